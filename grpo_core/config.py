@@ -1,0 +1,394 @@
+"""Typed run config: TOML -> validated dataclasses, before any model or dataset is touched (so no torch).
+
+Sections [model] [lora] [data] [grpo] [train] [eval] plus [[rewards]] tables; every key has a default
+except model.name and data.dataset. Each field's type hint (str, int, float, bool, Literal, unions) and
+bounds in its metadata drive validation, so a new key is one line. Every mistake raises ConfigError with
+one line naming the key. Relative paths (model.name, data.dataset, train.output_dir) resolve against the
+current working directory, not the config file's folder: a path means the same on the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import tomli_w
+from grpo_rewards.errors import ConfigError
+
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+_LOCAL_PREFIXES = ("/", "./", "../", "~")
+
+# Placeholder default config (`grpo train` with no file): tiny and CPU-sized. The lead tunes the numbers.
+DEFAULT_CONFIG_TOML = """\
+[model]
+name = "builtin:tiny-arith"
+
+[data]
+dataset = "arithmetic"
+eval_limit = 50
+
+[grpo]
+num_generations = 4
+prompts_per_step = 4
+max_completion_length = 16
+
+[train]
+steps = 20
+learning_rate = 1e-3
+output_dir = "runs/tiny-arith"
+save_every = 10
+
+[[rewards]]
+use = "math"
+
+[[rewards]]
+use = "format.think_answer"
+weight = 0.2
+"""
+
+
+def _f(default: Any = dataclasses.MISSING, **bounds: Any) -> Any:
+    """A field with optional bounds: ge/gt/le/lt, and allow_empty for strings."""
+    return field(default=default, metadata=bounds)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    SECTION: ClassVar[str] = "model"
+    name: str = _f()  # hub id, local directory, or "builtin:NAME" (see resolve_model_path)
+    quantization: Literal["nf4", "none"] = "none"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    SECTION: ClassVar[str] = "lora"
+    r: int = _f(16, gt=0)
+    alpha: float = _f(32.0, gt=0)
+    dropout: float = _f(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    SECTION: ClassVar[str] = "data"
+    dataset: str = _f()  # hub id, local .jsonl/.json/.parquet/.csv, or a registered task name
+    split: str = "train"
+    eval_split: str = "test"
+    prompt: str = "prompt"  # column holding the prompt
+    system: str | None = _f(None, allow_empty=True)  # None: no system message
+    options: dict[str, Any] = field(default_factory=dict)  # passed to a registered task
+    seed: int = _f(0, ge=0)  # for generated tasks
+    eval_seed: int = _f(1, ge=0)
+    eval_limit: int = _f(200, gt=0)  # the one home of the eval prompt count
+
+
+@dataclass(frozen=True)
+class GrpoConfig:
+    SECTION: ClassVar[str] = "grpo"
+    num_generations: int = _f(8, ge=2)  # a group of one has no baseline
+    prompts_per_step: int = _f(4, ge=1)
+    max_completion_length: int = _f(256, ge=1)
+    min_completion_length: int = _f(0, ge=0)
+    temperature: float = _f(1.0, gt=0)
+    top_p: float = _f(1.0, gt=0, le=1)
+    top_k: int = _f(0, ge=0)  # 0 disables top-k
+    loss: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    beta: float = _f(0.0, ge=0)  # KL weight; 0 skips the reference pass
+    epsilon: float = _f(0.2, gt=0)
+    epsilon_high: float | None = _f(None, gt=0)  # None: same as epsilon (resolved on load)
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    num_iterations: int = _f(1, ge=1)
+    mask_truncated_completions: bool = False
+    logprob_chunk_size: int = _f(1024, gt=0)
+
+    def __post_init__(self) -> None:
+        if self.min_completion_length > self.max_completion_length:
+            raise ConfigError(f"grpo.min_completion_length must be at most grpo.max_completion_length "
+                              f"({self.max_completion_length}) (got {self.min_completion_length})")
+        if self.epsilon_high is None:
+            object.__setattr__(self, "epsilon_high", self.epsilon)
+        elif self.epsilon_high < self.epsilon:
+            raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({_show(self.epsilon)}) "
+                              f"(got {_show(self.epsilon_high)})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    SECTION: ClassVar[str] = "train"
+    steps: int = _f(200, ge=1)
+    learning_rate: float = _f(1e-5, gt=0)
+    lr_scheduler: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = _f(0, ge=0)
+    gradient_accumulation_steps: int = _f(1, ge=1)  # micro-batches per optimizer step
+    max_grad_norm: float = _f(1.0, ge=0)  # 0 disables clipping
+    optimizer: Literal["adamw", "paged_adamw_8bit"] = "adamw"
+    weight_decay: float = _f(0.0, ge=0)
+    output_dir: str = "runs/default"
+    save_every: int = _f(50, ge=0)  # 0: save only at the end
+    seed: int = _f(0, ge=0)
+    log_completions: int = _f(4, ge=0)  # samples per step written to completions.jsonl
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    SECTION: ClassVar[str] = "eval"
+    # None: same as grpo.max_completion_length (resolved on load). The prompt count lives in data.eval_limit.
+    max_completion_length: int | None = _f(None, ge=1)
+
+
+SECTIONS: dict[str, type] = {c.SECTION: c for c in
+                             (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig, EvalConfig)}
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig
+    lora: LoraConfig
+    data: DataConfig
+    grpo: GrpoConfig
+    train: TrainConfig
+    eval: EvalConfig
+    rewards: list[dict[str, Any]]  # checked for a string `use`; the reward SDK validates the rest
+
+    def __post_init__(self) -> None:
+        if self.eval.max_completion_length is None:
+            object.__setattr__(self, "eval", dataclasses.replace(
+                self.eval, max_completion_length=self.grpo.max_completion_length))
+
+
+# ---------------------------------------------------------------- type checking
+
+def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
+    """(matches, value) for one TOML value against one type hint; int widens to float, bool is no int."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(tp):
+            ok, out = _coerce(value, arm)
+            if ok:
+                return True, out
+        return False, value
+    if origin is Literal:  # compare types too, so that true never matches 1
+        return any(type(value) is type(a) and value == a for a in typing.get_args(tp)), value
+    if tp is type(None):
+        return value is None, value
+    if tp in (bool, str):
+        return isinstance(value, tp), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, float(value)
+        return isinstance(value, float), value
+    if origin is dict:
+        return isinstance(value, dict), value
+    if origin is list:
+        return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value), value
+    raise TypeError(f"unsupported config type {tp!r}")  # a bug in this module, not a user error
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(json.dumps(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", dict: "a table",
+            list: "a non-empty list of strings"}[origin or tp]
+
+
+def _show(value: Any) -> str:
+    """A value as TOML spells it, on one line and short."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _got(value: Any) -> str:
+    kinds = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
+    kind = next((k for t, k in kinds.items() if isinstance(value, t)), type(value).__name__)
+    return f"{kind} {_show(value)}"
+
+
+def _check_field(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    ok, value = _coerce(value, tp)
+    if not ok:
+        if typing.get_origin(tp) is Literal:  # a choice reads better as a list than as a type
+            raise ConfigError(f"{key} must be one of {', '.join(typing.get_args(tp))} (got {_show(value)})")
+        raise ConfigError(f"{key}: expected {_describe(tp)}, got {_got(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number (got {value})")
+    if isinstance(value, str) and not value and not meta.get("allow_empty") and typing.get_origin(tp) is not Literal:
+        raise ConfigError(f"{key} must not be empty")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for bound, words, fails in (("ge", "at least", float.__lt__), ("gt", "greater than", float.__le__),
+                                    ("le", "at most", float.__gt__), ("lt", "less than", float.__ge__)):
+            if bound in meta and fails(float(value), float(meta[bound])):
+                raise ConfigError(f"{key} must be {words} {meta[bound]} (got {_show(value)})")
+    return value
+
+
+# ---------------------------------------------------------------- raw dict -> Config
+
+def _all_keys() -> list[str]:
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def _suggest(wrong: str, candidates: list[str]) -> str:
+    # A key put in the wrong section is the likeliest slip, so an exact key name elsewhere wins.
+    tail = wrong.rsplit(".", 1)[-1]
+    moved = [c for c in candidates if c.rsplit(".", 1)[-1] == tail and c != wrong]
+    close = moved or difflib.get_close_matches(wrong, candidates, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _build_section(cls: type, raw: Any) -> Any:
+    name = cls.SECTION
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a table ([{name}]), got {_got(raw)}")
+    hints, kwargs = typing.get_type_hints(cls), {}
+    for key in raw:
+        if key not in hints or key == "SECTION":
+            raise ConfigError(f"unknown key '{name}.{key}'{_suggest(f'{name}.{key}', _all_keys())}")
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            kwargs[f.name] = _check_field(f"{name}.{f.name}", raw[f.name], hints[f.name], dict(f.metadata))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key '{name}.{f.name}' (add it under [{name}])")
+    return cls(**kwargs)
+
+
+def _check_rewards(raw: Any, required: bool) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"rewards: expected an array of tables ([[rewards]]), got {_got(raw)}")
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"rewards[{i}]: expected a table, got {_got(entry)}")
+        if "use" not in entry:
+            raise ConfigError(f"rewards[{i}]: missing required key 'use' (a registered reward name)")
+        if not isinstance(entry["use"], str) or not entry["use"]:
+            raise ConfigError(f"rewards[{i}].use: expected a reward name, got {_got(entry['use'])}")
+    if required and not raw:
+        raise ConfigError("no rewards configured: add at least one [[rewards]] table with use = \"...\"")
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], *, require_rewards: bool = True) -> Config:
+    """Validate a parsed TOML document (no filesystem checks; load_config adds those)."""
+    for key, value in raw.items():
+        if key not in SECTIONS and key != "rewards":
+            if isinstance(value, dict):
+                raise ConfigError(f"unknown section '{key}'{_suggest(key, [*SECTIONS, 'rewards'])}")
+            raise ConfigError(f"unknown key '{key}'{_suggest(key, _all_keys())}")
+    sections = {name: _build_section(cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
+    return Config(**sections, rewards=_check_rewards(raw.get("rewards", []), require_rewards))
+
+
+# ---------------------------------------------------------------- paths
+
+def resolve_model_path(name: str) -> str:
+    """What to hand to from_pretrained: grpo_core/assets/NAME for "builtin:NAME" (it may not exist
+    yet), a user-expanded path for a local directory, the name unchanged for a hub id."""
+    if name.startswith("builtin:"):
+        return os.path.join(ASSETS_DIR, name[len("builtin:"):])
+    if name.startswith(_LOCAL_PREFIXES):
+        return os.path.expanduser(name)
+    return name
+
+
+def _check_paths(cfg: Config) -> None:
+    name = cfg.model.name
+    if name.startswith("builtin:"):
+        # A plain name only, so that "builtin:../x" cannot point outside the assets folder.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name[len("builtin:"):]):
+            raise ConfigError(f"model.name: bad builtin model name {_show(name)}")
+    elif name.startswith(_LOCAL_PREFIXES) and not os.path.isdir(os.path.expanduser(name)):
+        # Hub ids look like "org/name", so only explicit path prefixes are taken as local paths.
+        raise ConfigError(f"model.name: no such directory: {name}")
+    dataset = cfg.data.dataset
+    if dataset.lower().endswith(DATA_SUFFIXES) and not os.path.isfile(os.path.expanduser(dataset)):
+        raise ConfigError(f"data.dataset: no such file: {dataset}")
+
+
+# ---------------------------------------------------------------- loading
+
+def _parse_toml(text: str | bytes, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text if isinstance(text, str) else text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{source}: invalid TOML: {' '.join(str(e).split())}") from None
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one ``section.key=value`` to a parsed TOML document, in place.
+    Deeper paths reach into tables (``data.options.digits=3``) and lists (``rewards.0.weight=0.5``)."""
+    path, eq, text = override.partition("=")
+    parts = [p.strip() for p in path.split(".")]
+    if not eq or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set {override}: expected section.key=value")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[:depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {override}: {'.'.join(parts[:depth])} has {len(node)} entries "
+                                  f"(index from 0), got {part!r}")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {override}: {where} is not a table")
+    if isinstance(node, list):
+        raise ConfigError(f"--set {override}: cannot replace a whole entry of {'.'.join(parts[:-1])}")
+    try:  # a TOML value (0.04, "bnpo", [1, 2], true), else the plain string: model.name=org/model
+        node[parts[-1]] = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        node[parts[-1]] = text.strip()
+
+
+def load_config(path: str | None, overrides: typing.Iterable[str] = (), default_toml: str | None = None,
+                *, require_rewards: bool = True) -> Config:
+    """Read, override and validate a config. ``path=None`` uses ``default_toml`` (or DEFAULT_CONFIG_TOML)."""
+    if path is None:
+        raw = _parse_toml(DEFAULT_CONFIG_TOML if default_toml is None else default_toml, "default config")
+    else:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+        raw = _parse_toml(data, path)
+    for override in overrides:
+        apply_override(raw, override)
+    cfg = config_from_dict(raw, require_rewards=require_rewards)
+    _check_paths(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The fully resolved config as plain data; None (an absent data.system) is left out, as in TOML."""
+    out = dataclasses.asdict(cfg)
+    for section in SECTIONS:
+        out[section] = {k: v for k, v in out[section].items() if v is not None}
+    return out
+
+
+def config_to_toml(cfg: Config) -> str:
+    """TOML that load_config reads back to an equal Config."""
+    return "# resolved config: every default filled in\n" + tomli_w.dumps(config_to_dict(cfg))
