@@ -1,16 +1,103 @@
 """The `grpo` command. Subcommands import what they need when they run, so `grpo score` and
-`grpo plugins` never import torch."""
+`grpo plugins` never import torch, and a config error is reported before any model loads."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 from grpo_rewards import cli as rewards_cli
+from grpo_rewards.errors import UserError
+
+
+def quiet_libraries() -> None:
+    """Keep the terminal for our own progress: no weight-loading bars or advisory notes from libraries."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("bitsandbytes", "transformers", "peft", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _train(args) -> None:
+    from .config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    quiet_libraries()
+    from .trainer import train  # torch loads here, after the config is known to be valid
+
+    summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    before, after = summary["eval_before"], summary["eval_after"]
+    print(f"grpo: trained {summary['steps']} steps in {summary['wall_seconds']:.0f} s; eval accuracy "
+          f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; adapter in {summary['adapter']}", file=sys.stderr)
+
+
+def _eval(args) -> None:
+    from .config import load_config
+
+    target = args.target
+    run_config = os.path.join(target, "config.toml")
+    if os.path.isdir(target):
+        if not os.path.isfile(run_config):
+            raise UserError(f"{target}: not a run directory (no config.toml in it)")
+        adapter = os.path.join(target, "adapter")
+        if not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
+            from .checkpoint import latest
+
+            ckpt = latest(target)
+            if ckpt is None:
+                raise UserError(f"{target}: the run has no adapter yet (no adapter/ and no checkpoint)")
+            adapter = os.path.join(ckpt, "adapter")
+        config_path = run_config
+    else:
+        adapter, config_path = None, target
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"data.eval_seed={args.seed}")
+    if args.limit is not None:
+        overrides.append(f"data.eval_limit={args.limit}")
+    cfg = load_config(config_path, overrides)
+    quiet_libraries()
+    from .evaluate import evaluate_config
+
+    result = evaluate_config(cfg, adapter, progress=not args.json)
+    result.update({"target": target, "adapter": adapter, "seed": cfg.data.eval_seed})
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"accuracy {result['accuracy']:.4f} on {result['samples']} prompts "
+          f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})")
+    for name, mean in result["rewards"].items():
+        print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo", description="GRPO fine-tuning driven by reward plugins.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train with GRPO (no CONFIG: the built-in tiny CPU example)")
+    p.add_argument("config", nargs="?", help="a TOML config; default: the embedded tiny arithmetic run")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (repeatable), e.g. --set grpo.beta=0.04")
+    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("eval", help="greedy evaluation of a config's base model or a run's adapter")
+    p.add_argument("target", help="a config file (evaluates the base model) or a run directory (its adapter)")
+    p.add_argument("--seed", type=int, help="eval seed for a generated task (regenerates the prompts)")
+    p.add_argument("--limit", type=int, help="number of eval prompts")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_eval)
+
     rewards_cli.add_subcommands(sub)
     return parser
 

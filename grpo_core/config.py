@@ -84,6 +84,7 @@ class LoraConfig:
 class DataConfig:
     SECTION: ClassVar[str] = "data"
     dataset: str = _f()  # hub id, local .jsonl/.json/.parquet/.csv, or a registered task name
+    subset: str | None = None  # a hub dataset's configuration, e.g. "main" for openai/gsm8k
     split: str = "train"
     eval_split: str = "test"
     prompt: str = "prompt"  # column holding the prompt

@@ -1,0 +1,208 @@
+"""Loading the policy: a Hugging Face causal LM (full precision or 4-bit NF4) with LoRA adapters on top.
+
+The frozen base weights double as the KL reference (``reference_mode`` switches the adapter off), so a run
+never holds a second copy of the model. Only the LoRA weights train, and only they are saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+
+import torch
+from grpo_rewards.errors import ConfigError
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+# "org/name" or "name": what a Hugging Face hub id looks like. Anything else can only be a local path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def pick_device() -> torch.device:
+    """The device a run uses: the current CUDA device when there is one, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"`` is bfloat16 on a CUDA device that supports it, float32 everywhere else."""
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ConfigError(f"model.dtype: expected auto, float32, bfloat16 or float16, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def _check_source(name: str) -> None:
+    """Fail early, in one line, on a model name that can only be a local path and is not there."""
+    if os.path.isdir(name):
+        return
+    if not _HUB_ID.match(name):  # "/x", "./x", "~/x", "a/b/c": a path, and it is not there
+        raise ConfigError(f"model.name: no such directory: {name}")
+
+
+def _hub_error(name: str, err: Exception) -> ConfigError:
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ConfigError(
+        f"model.name: cannot load {name!r}: not a local directory, and not in the Hugging Face cache "
+        f"(or not a causal LM): {first_line}"
+    )
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of ``name``, ready for batched generation: a pad token, and padding on the left."""
+    from transformers import AutoTokenizer
+
+    name = os.path.expanduser(name)
+    _check_source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise _hub_error(name, err) from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"model.name: the tokenizer of {name!r} has neither a pad token nor an eos token")
+        # Padding positions are masked out everywhere, so reusing eos is safe and avoids resizing the embeddings.
+        tokenizer.pad_token = tokenizer.eos_token
+    # Prompts are left-padded so that every row's last prompt token sits in the same column for decoding.
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_policy(
+    name: str,
+    *,
+    quantization: str = "none",
+    dtype: str = "auto",
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_dropout: float = 0.0,
+    target_modules: str | list[str] = "all-linear",
+    gradient_checkpointing: bool | str = "auto",
+    device: torch.device | str | None = None,
+    adapter_path: str | None = None,
+    trainable: bool = True,
+):
+    """Load ``name`` (hub id or local directory) as a LoRA-wrapped policy and its tokenizer.
+
+    Returns ``(peft_model, tokenizer)``. Only the LoRA weights have ``requires_grad`` (none at all when
+    ``trainable`` is false). With ``adapter_path`` the saved adapter is loaded instead of a fresh one.
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    device = torch.device(device) if device is not None else pick_device()
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    compute_dtype = resolve_dtype(dtype, device)
+    if quantization not in ("none", "nf4"):
+        raise ConfigError(f"model.quantization: expected 'none' or 'nf4', got {quantization!r}")
+    if gradient_checkpointing not in (True, False, "auto"):
+        raise ConfigError(f"model.gradient_checkpointing: expected true, false or 'auto', got {gradient_checkpointing!r}")
+    if adapter_path is not None and not os.path.isfile(os.path.join(adapter_path, "adapter_config.json")):
+        raise ConfigError(f"adapter path: no saved adapter (adapter_config.json) in: {adapter_path}")
+
+    name = os.path.expanduser(name)
+    tokenizer = load_tokenizer(name)
+
+    kwargs = {"dtype": compute_dtype, "device_map": {"": str(device)}}
+    if quantization == "nf4":
+        # bitsandbytes >= 0.48 runs 4-bit layers on the CPU as well, so the same path serves tests and GPUs.
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _hub_error(name, err) from None
+
+    # The base never trains. This is the part of peft's prepare_model_for_kbit_training we want; we skip its
+    # upcast of every non-4-bit weight to float32, which would double the memory of embeddings and lm_head
+    # (the largest unquantized tensors) for frozen weights that gain nothing from it.
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+    if gradient_checkpointing == "auto":
+        # On a GPU activation memory is what limits batch and sequence length, so recomputing is worth ~30%
+        # more compute. On the CPU we only run tiny models where activations are small and time is what's short.
+        gradient_checkpointing = device.type == "cuda"
+    if gradient_checkpointing and trainable:
+        _enable_checkpointing(model)
+
+    if adapter_path is not None:
+        policy = PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+    else:
+        lora = LoraConfig(
+            r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=target_modules,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        policy = get_peft_model(model, lora)
+        if not trainable:
+            for param in policy.parameters():
+                param.requires_grad_(False)
+    if not trainable:
+        policy.eval()
+    return policy, tokenizer
+
+
+def _enable_checkpointing(model) -> None:
+    # Non-reentrant checkpointing lets gradients reach the LoRA weights even though the frozen embeddings
+    # produce outputs that do not require grad; transformers also hooks the input embeddings to require grad.
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.enable_input_require_grads()
+    # A KV cache is useless (and warned about) in a checkpointed training forward; sampling asks for it.
+    model.config.use_cache = False
+
+
+@contextlib.contextmanager
+def reference_mode(model) -> Iterator[None]:
+    """Run ``model`` as the frozen reference: LoRA adapter switched off, no autograd graph.
+
+    A model without adapters (not a PeftModel) already is its own reference.
+    """
+    disable = getattr(model, "disable_adapter", None)
+    with torch.no_grad(), (disable() if disable is not None else contextlib.nullcontext()):
+        yield
+
+
+def save_adapter(model, tokenizer, path: str | os.PathLike) -> None:
+    """Write the LoRA adapter in peft's format, plus the tokenizer so the directory describes itself."""
+    os.makedirs(path, exist_ok=True)
+    # The vocabulary is never resized, so the base embeddings never change; False also stops peft from
+    # probing the hub to find that out.
+    model.save_pretrained(str(path), save_embedding_layers=False)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(path))
+
+
+def trainable_parameter_count(model) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts, 4-bit weights counted as the weights they stand for."""
+    if hasattr(model, "get_nb_trainable_parameters"):  # peft's count knows that a 4-bit byte holds two weights
+        return model.get_nb_trainable_parameters()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

@@ -1,0 +1,229 @@
+"""Group sampling: G completions for each of B prompts, with each prompt run through the model only once.
+
+The B distinct prompts are left-padded into one prefill forward; its KV cache is then repeated G times along
+the batch so the B*G samples decode from shared prompt state. Decoding is a plain token-by-token loop over
+that cache: it is short, and owning it keeps the prompt from ever being recomputed and the sampling exactly
+seeded by one ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Rollout:
+    """B*G sampled sequences; rows ``b*G .. b*G+G-1`` are the group of prompt ``b``. All tensors on the model's device."""
+
+    input_ids: torch.Tensor  # [B*G, P+T] left-padded prompt, then completion right-padded with pad id
+    attention_mask: torch.Tensor  # [B*G, P+T] prompt mask, then completion_mask
+    prompt_length: int  # P: padded prompt width; completions start at this column
+    completion_ids: torch.Tensor  # [B*G, T], T = longest completion in the batch
+    completion_mask: torch.Tensor  # [B*G, T] 1 on generated tokens up to and including the EOS
+    truncated: torch.Tensor  # [B*G] bool: reached max_new_tokens without an EOS
+    completion_lengths: torch.Tensor  # [B*G] long: generated tokens, EOS included
+    num_generations: int  # G
+
+    @property
+    def num_prompts(self) -> int:
+        return self.completion_ids.shape[0] // self.num_generations
+
+    def decode(self, tokenizer, skip_special_tokens: bool = True) -> list[str]:
+        """Completion texts, one per row, without the closing EOS and (by default) other special tokens."""
+        lengths = self.completion_lengths.tolist()
+        truncated = self.truncated.tolist()
+        ids = self.completion_ids.tolist()
+        # A finished row ends in its EOS; drop it explicitly, since some tokenizers do not mark EOS as special.
+        rows = [row[: n if cut else n - 1] for row, n, cut in zip(ids, lengths, truncated)]
+        return tokenizer.batch_decode(rows, skip_special_tokens=skip_special_tokens)
+
+
+def _base_model(model):
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def eos_token_ids_of(model, tokenizer) -> list[int]:
+    """Every id that ends a completion: the tokenizer's EOS plus the generation config's (chat models list several)."""
+    ids: list[int] = []
+    candidates = [getattr(tokenizer, "eos_token_id", None)]
+    generation_config = getattr(_base_model(model), "generation_config", None)
+    if generation_config is not None:
+        candidates.append(generation_config.eos_token_id)
+    for value in candidates:
+        for token in value if isinstance(value, (list, tuple)) else [value]:
+            if token is not None and token not in ids:
+                ids.append(int(token))
+    return ids
+
+
+def _forward_extras(model) -> dict:
+    # Only the last position's logits are needed; computing [batch, P, vocab] at prefill would dwarf the cache.
+    params = inspect.signature(_base_model(model).forward).parameters
+    return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+
+def _left_pad(prompt_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompt_ids)
+    ids = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
+    for row, prompt in enumerate(prompt_ids):
+        if prompt:
+            ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _next_tokens(
+    logits: torch.Tensor,
+    *,
+    ban: torch.Tensor | None,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One token per row from last-position logits [N, V]: greedy at temperature 0, else sampled."""
+    logits = logits.float()  # softmax and cumulative sums in bf16 would bias the sampled distribution
+    if ban is not None:  # EOS before min_new_tokens
+        logits = logits.index_fill(-1, ban, float("-inf"))
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        # Drop a token when the tokens ranked above it already cover top_p; the first one always stays.
+        drop = probs.cumsum(dim=-1) - probs > top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # A generator must live where it samples; a CPU generator with a GPU model costs one copy per step.
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k) -> None:
+    if not prompt_ids or any(len(p) == 0 for p in prompt_ids):
+        raise ValueError("sample_groups needs at least one prompt, and no empty prompt")
+    if num_generations < 1 or max_new_tokens < 1:
+        raise ValueError(f"num_generations and max_new_tokens must be >= 1, got {num_generations}, {max_new_tokens}")
+    if not 0 <= min_new_tokens <= max_new_tokens:
+        raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {min_new_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
+        raise ValueError(f"need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}")
+
+
+@torch.no_grad()
+def sample_groups(
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    *,
+    num_generations: int,
+    max_new_tokens: int,
+    min_new_tokens: int = 0,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+    eos_token_ids: list[int] | int | None = None,
+    finish_check_every: int | None = None,
+) -> Rollout:
+    """Sample ``num_generations`` completions for each prompt (token ids, no padding) with the policy as it is.
+
+    ``temperature=0`` decodes greedily. Sampling stops at any of ``eos_token_ids`` (default: the tokenizer's
+    and the generation config's EOS ids), which are banned before ``min_new_tokens``, or at ``max_new_tokens``.
+    ``finish_check_every``: how many steps between checks that every row has finished; each check waits for
+    the device, so on a GPU it defaults to 8 (at most 7 wasted steps at the end), on the CPU to 1 (free there).
+    """
+    _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k)
+    base = _base_model(model)
+    device = base.device
+    if eos_token_ids is None:
+        eos_token_ids = eos_token_ids_of(model, tokenizer)
+    eos_list = [eos_token_ids] if isinstance(eos_token_ids, int) else list(eos_token_ids)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_list[0]
+    eos = torch.tensor(eos_list, dtype=torch.long, device=device)
+    if finish_check_every is None:
+        finish_check_every = 1 if device.type == "cpu" else 8
+    G = num_generations
+    extras = _forward_extras(model)
+
+    prompt, prompt_mask = _left_pad(prompt_ids, pad_id, device)
+    width = prompt.shape[1]
+    # Positions count real tokens only, so a left-padded prompt is positioned exactly as it would be alone.
+    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+
+    was_training = model.training
+    model.eval()  # no dropout, and no checkpointing (which would drop the cache)
+    try:
+        # The only pass over the prompts: B rows, not B*G.
+        out = model(input_ids=prompt, attention_mask=prompt_mask, position_ids=positions, use_cache=True, **extras)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(G)  # rows b*G..b*G+G-1 now share prompt b's keys and values
+        logits = out.logits[:, -1, :].repeat_interleave(G, dim=0)
+        del out
+
+        rows = prompt.shape[0] * G
+        prompt_mask = prompt_mask.repeat_interleave(G, dim=0)
+        # Every decode step attends to the whole prefix; a finished row's padding is never read back, so the
+        # completion columns can stay 1 for the model (the returned mask is the exact one).
+        decode_mask = torch.cat([prompt_mask, prompt_mask.new_ones(rows, max_new_tokens)], dim=1)
+        next_position = positions[:, -1:].repeat_interleave(G, dim=0) + 1
+        tokens = torch.full((rows, max_new_tokens), pad_id, dtype=torch.long, device=device)
+        generated = torch.zeros((rows, max_new_tokens), dtype=torch.bool, device=device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=device)
+
+        for step in range(max_new_tokens):
+            token = _next_tokens(
+                logits,
+                ban=eos if step < min_new_tokens else None,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=generator,
+            )
+            alive = ~finished
+            token = torch.where(alive, token, pad_id)
+            tokens[:, step] = token
+            generated[:, step] = alive
+            finished = finished | (alive & torch.isin(token, eos))
+            if step + 1 == max_new_tokens:
+                break
+            if (step + 1) % finish_check_every == 0 and bool(finished.all()):
+                break
+            out = model(
+                input_ids=token[:, None],
+                attention_mask=decode_mask[:, : width + step + 1],
+                position_ids=next_position,
+                past_key_values=cache,
+                use_cache=True,
+                **extras,
+            )
+            logits = out.logits[:, -1, :]
+            next_position = next_position + 1
+    finally:
+        model.train(was_training)
+
+    lengths = generated.sum(dim=1)
+    longest = int(lengths.max())
+    completion_ids = tokens[:, :longest]
+    completion_mask = generated[:, :longest].long()
+    return Rollout(
+        input_ids=torch.cat([prompt.repeat_interleave(G, dim=0), completion_ids], dim=1),
+        attention_mask=torch.cat([prompt_mask, completion_mask], dim=1),
+        prompt_length=width,
+        completion_ids=completion_ids,
+        completion_mask=completion_mask,
+        truncated=~finished,
+        completion_lengths=lengths,
+        num_generations=G,
+    )

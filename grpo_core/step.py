@@ -1,0 +1,140 @@
+"""One GRPO step: sample a group per prompt, score it, turn scores into advantages, update the policy.
+
+Data flows one way: rows -> rollout -> reward mix -> advantages -> loss -> optimizer. The old-policy
+pass runs only when a generation batch is reused (num_iterations > 1) and the reference pass only
+when beta > 0; both use the same weights (the reference is the policy with its adapter switched off).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import torch
+
+from .data import encode_prompt, prompt_text
+from .logprobs import completion_logprobs
+from .loss import batch_counts, group_advantages, policy_loss
+from .model import reference_mode
+from .rollout import sample_groups
+
+
+def _micro_batches(n: int, parts: int) -> list[slice]:
+    size = math.ceil(n / parts)
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _logprobs(model, rollout, rows: slice, cfg, with_entropy=False):
+    return completion_logprobs(model, rollout.input_ids[rows], rollout.attention_mask[rows],
+                               rollout.completion_ids.shape[1], temperature=cfg.grpo.temperature,
+                               chunk_size=cfg.grpo.logprob_chunk_size, with_entropy=with_entropy)
+
+
+def _spread(values):
+    scored = [v for v in values if v is not None]
+    if not scored:
+        return None, None
+    return statistics.fmean(scored), statistics.pstdev(scored) if len(scored) > 1 else 0.0
+
+
+def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg, generator,
+              trainable_params: list) -> tuple[dict, list[dict]]:
+    """Run one step on ``rows`` (the prompts of this step); returns (metrics, logged samples)."""
+    g, G = cfg.grpo, cfg.grpo.num_generations
+    start = time.perf_counter()
+
+    # 1. Rollouts: G completions per prompt, the prompt prefilled once per group.
+    prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system) for row in rows]
+    rollout = sample_groups(model, tokenizer, prompt_ids, num_generations=G,
+                            max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
+                            temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)
+    generated = time.perf_counter()
+
+    # 2. Rewards: every dataset column travels with each of the G completions of its prompt.
+    completions = rollout.decode(tokenizer)
+    lengths = rollout.completion_lengths.tolist()
+    columns = {k: [row.get(k) for row in rows for _ in range(G)] for k in rows[0] if k != cfg.data.prompt}
+    scores = mix.score(completions, prompts=[prompt_text(row[cfg.data.prompt]) for row in rows for _ in range(G)],
+                       completion_ids=[ids[:n] for ids, n in zip(rollout.completion_ids.tolist(), lengths)],
+                       truncated=rollout.truncated.tolist(), **columns)
+    scored = time.perf_counter()
+
+    # 3. Advantages; unscorable samples (total None) and, if asked, truncated ones leave the loss.
+    device = rollout.input_ids.device
+    rewards = torch.tensor([math.nan if t is None else t for t in scores.total], dtype=torch.float32)
+    advantages, valid = group_advantages(rewards, G, g.scale_rewards)
+    advantages, valid = advantages.to(device), valid.to(device)
+    mask = rollout.completion_mask.float() * valid[:, None]
+    if g.mask_truncated_completions:
+        mask = mask * (~rollout.truncated)[:, None]
+    sequences, tokens = batch_counts(mask)
+    parts = _micro_batches(len(completions), cfg.train.gradient_accumulation_steps)
+    # With no advantage anywhere and no KL term the loss is exactly zero: skip the passes, keep the update.
+    learns = bool((advantages[mask.sum(1) > 0] != 0).any()) or (g.beta > 0 and tokens > 0)
+
+    old = ref = None
+    if learns and g.num_iterations > 1:
+        with torch.no_grad():
+            old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+    if learns and g.beta > 0:
+        with reference_mode(model):
+            ref = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+
+    # 4. Updates: num_iterations optimizer steps on this generation batch.
+    model.train()
+    stats_sum: dict[str, float] = {}
+    loss_total, entropy, grad_norm = 0.0, None, None
+    for _ in range(g.num_iterations):
+        loss_total, ent_sum = 0.0, 0.0
+        if learns:
+            for p in parts:
+                logp, ent = _logprobs(model, rollout, p, cfg, with_entropy=True)
+                loss, stats = policy_loss(
+                    logp, None if old is None else old[p], None if ref is None else ref[p], advantages[p], mask[p],
+                    loss_type=g.loss, epsilon=g.epsilon, epsilon_high=g.epsilon_high, beta=g.beta,
+                    max_completion_length=g.max_completion_length, batch_sequences=sequences,
+                    batch_tokens=tokens, num_micro_batches=len(parts))
+                loss.backward()
+                loss_total += float(loss.detach())
+                ent_sum += float((ent.detach() * mask[p]).sum())
+                weight = float(mask[p].sum()) / max(tokens, 1)  # token share, so stats are batch token means
+                for k, v in stats.items():
+                    stats_sum[k] = stats_sum.get(k, 0.0) + float(v) * weight / g.num_iterations
+            entropy = ent_sum / max(tokens, 1)
+        else:
+            for param in trainable_params:  # a zero gradient still moves AdamW's moments, as a real pass would
+                param.grad = torch.zeros_like(param)
+        if cfg.train.max_grad_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable_params, cfg.train.max_grad_norm))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    end = time.perf_counter()
+
+    # 5. Metrics and a few samples for completions.jsonl.
+    totals = [t for t in scores.total if t is not None]
+    groups = [scores.total[i:i + G] for i in range(0, len(scores.total), G)]
+    zero_spread = sum(1 for grp in groups if len({t for t in grp if t is not None}) <= 1)
+    reward_mean, reward_std = _spread(totals)
+    record = {
+        "loss": loss_total, "reward/mean": reward_mean, "reward/std": reward_std,
+        "frac_reward_zero_std": zero_spread / len(groups),
+        "completion_length/mean": statistics.fmean(lengths), "completion_length/min": min(lengths),
+        "completion_length/max": max(lengths), "truncated_ratio": float(rollout.truncated.float().mean()),
+        "entropy": entropy, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0],
+        "tokens_per_second": sum(lengths) / (end - start), "step_seconds": end - start,
+        "generation_seconds": generated - start, "scoring_seconds": scored - generated,
+    }
+    for key in ("kl", "clip_ratio/low", "clip_ratio/high", "clip_ratio/region", "ratio_mean"):
+        record[key] = stats_sum.get(key)
+    for name in mix.names:
+        mean, std = _spread(scores.rewards[name])
+        counts = scores.counts[name]
+        record.update({f"rewards/{name}/mean": mean, f"rewards/{name}/std": std,
+                       f"rewards/{name}/unscorable": counts.unscorable, f"rewards/{name}/errors": counts.errors,
+                       f"rewards/{name}/timeouts": counts.timeouts})
+    samples = [{"prompt": prompt_text(rows[i // G][cfg.data.prompt]), "completion": completions[i],
+                "rewards": {name: scores.rewards[name][i] for name in mix.names}, "total": scores.total[i],
+                "advantage": float(advantages[i])}
+               for i in range(0, len(completions), max(1, G // 2))][:cfg.train.log_completions]
+    return record, samples
