@@ -119,7 +119,7 @@ def load_policy(
 
     kwargs = {"dtype": compute_dtype, "device_map": {"": str(device)}}
     if quantization == "nf4":
-        # bitsandbytes >= 0.48 runs 4-bit layers on the CPU as well, so the same path serves tests and GPUs.
+        # bitsandbytes 0.50 runs 4-bit layers on the CPU as well (tested), so one path serves tests and GPUs.
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
@@ -130,6 +130,9 @@ def load_policy(
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as err:
         raise _hub_error(name, err) from None
+
+    if quantization == "nf4":
+        _keep_4bit_weights_trainable(model)
 
     # The base never trains. This is the part of peft's prepare_model_for_kbit_training we want; we skip its
     # upcast of every non-4-bit weight to float32, which would double the memory of embeddings and lm_head
@@ -164,6 +167,19 @@ def load_policy(
     if not trainable:
         policy.eval()
     return policy, tokenizer
+
+
+def _keep_4bit_weights_trainable(model) -> None:
+    """Stop bitsandbytes from repacking 4-bit weights for CPU inference.
+
+    On CPUs with AVX512-BF16, a Linear4bit called in eval mode without grad (as in every rollout) repacks its
+    weight in place into an inference-only layout; every later call, training ones included, then takes a
+    path without autograd: a layer with a bias fails in backward, one without silently passes no gradient
+    to the layers below it. GRPO alternates sampling and training, so keep the trainable layout always.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def _enable_checkpointing(model) -> None:

@@ -1,0 +1,223 @@
+"""grpo_core.rollout.sample_groups: shapes, groups, EOS and masks, sampling controls, and prefill-once.
+
+The model is a tiny random Qwen2 over a 32-token word-level vocabulary: its next-token distribution is
+close to uniform, so passing several ids as EOS makes completions end at varied lengths.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+
+from grpo_core.rollout import Rollout, eos_token_ids_of, sample_groups
+
+PAD, EOS = 0, 1
+MANY_EOS = [1, 2, 3, 4, 5, 6, 7, 8]  # a quarter of the vocabulary: most rows stop early, some run out
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": PAD, "<eos>": EOS, **{f"w{i}": i + 2 for i in range(30)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", padding_side="left")
+
+
+@pytest.fixture(scope="module")
+def model():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(
+        vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+        eos_token_id=EOS, pad_token_id=PAD,
+    )
+    torch.manual_seed(0)
+    return Qwen2ForCausalLM(config).eval()
+
+
+PROMPTS = [[5, 9, 12], [20, 3, 7, 7, 30, 11, 4], [2, 25, 16, 8, 13]]  # different lengths: left padding
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_invariants(r: Rollout, eos_ids, max_new_tokens, pad=PAD):
+    """What every rollout must satisfy, row by row."""
+    rows, width = r.completion_ids.shape
+    assert r.input_ids.shape == r.attention_mask.shape == (rows, r.prompt_length + width)
+    assert torch.equal(r.input_ids[:, r.prompt_length :], r.completion_ids)
+    assert torch.equal(r.attention_mask[:, r.prompt_length :], r.completion_mask)
+    assert width == int(r.completion_lengths.max()) <= max_new_tokens
+    for i in range(rows):
+        ids, n = r.completion_ids[i].tolist(), int(r.completion_lengths[i])
+        assert r.completion_mask[i].tolist() == [1] * n + [0] * (width - n)
+        assert all(t == pad for t in ids[n:])
+        hits = [j for j, t in enumerate(ids[:n]) if t in eos_ids]
+        if r.truncated[i]:
+            assert not hits and n == max_new_tokens
+        else:
+            assert hits == [n - 1]  # stops right after its first EOS, which is kept and masked in
+
+
+def test_shapes_and_contiguous_groups(model, tokenizer):
+    r = sample_groups(model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=6, generator=_gen())
+    assert r.num_generations == 4 and r.num_prompts == 3
+    assert r.prompt_length == 7 and r.completion_ids.shape[0] == 12
+    prompt_part = r.input_ids[:, : r.prompt_length]
+    for b, prompt in enumerate(PROMPTS):
+        padded = [PAD] * (7 - len(prompt)) + prompt
+        mask = [0] * (7 - len(prompt)) + [1] * len(prompt)
+        for row in range(b * 4, b * 4 + 4):
+            assert prompt_part[row].tolist() == padded
+            assert r.attention_mask[row, : r.prompt_length].tolist() == mask
+    _check_invariants(r, [EOS], 6)
+
+
+def test_eos_masks_and_truncation(model, tokenizer):
+    r = sample_groups(
+        model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=6, eos_token_ids=MANY_EOS, generator=_gen(3)
+    )
+    _check_invariants(r, MANY_EOS, 6)
+    assert r.truncated.any() and (~r.truncated).any()  # both endings occur with this seed
+    assert (r.completion_lengths < 6).any()
+    # Text drops the closing EOS (a plain word here, so only the length says which one it is) and nothing else.
+    raw = r.decode(tokenizer, skip_special_tokens=False)
+    for text, n, cut in zip(raw, r.completion_lengths.tolist(), r.truncated.tolist()):
+        assert len(text.split()) == (n if cut else n - 1)
+    # By default special tokens (a sampled <pad>, say) are left out of the text.
+    assert all("<pad>" not in text and "<eos>" not in text for text in r.decode(tokenizer))
+
+
+def test_default_eos_ids_include_generation_config(model, tokenizer):
+    assert eos_token_ids_of(model, tokenizer) == [EOS]
+    model.generation_config.eos_token_id = [EOS, 9]
+    try:
+        assert eos_token_ids_of(model, tokenizer) == [EOS, 9]
+    finally:
+        model.generation_config.eos_token_id = EOS
+
+
+def test_min_new_tokens_bans_eos_until_reached(model, tokenizer):
+    r = sample_groups(
+        model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=8, min_new_tokens=4,
+        eos_token_ids=MANY_EOS, generator=_gen(1),
+    )
+    _check_invariants(r, MANY_EOS, 8)
+    assert (r.completion_lengths >= 4).all()
+    assert not any(t in MANY_EOS for t in r.completion_ids[:, :4].flatten().tolist())
+    assert (~r.truncated).any()  # EOS is allowed again afterwards
+
+
+def test_seeded_sampling_is_reproducible(model, tokenizer):
+    kwargs = dict(num_generations=4, max_new_tokens=8, temperature=0.9, top_p=0.95, top_k=20)
+    a = sample_groups(model, tokenizer, PROMPTS, generator=_gen(7), **kwargs)
+    b = sample_groups(model, tokenizer, PROMPTS, generator=_gen(7), **kwargs)
+    c = sample_groups(model, tokenizer, PROMPTS, generator=_gen(8), **kwargs)
+    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.completion_mask, b.completion_mask)
+    assert not torch.equal(a.completion_ids, c.completion_ids)
+    # The G samples of one prompt differ from each other: the cache is shared, the randomness is not.
+    assert len({tuple(row) for row in a.completion_ids[:4].tolist()}) > 1
+
+
+def test_greedy_is_deterministic_and_filters_reduce_to_greedy(model, tokenizer):
+    greedy = sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=8, temperature=0)
+    again = sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=8, temperature=0)
+    assert torch.equal(greedy.input_ids, again.input_ids)
+    assert torch.equal(greedy.completion_ids[0::2], greedy.completion_ids[1::2])  # a group of greedy twins
+    for filters in (dict(top_k=1), dict(top_p=1e-6)):  # sampling left with one candidate is greedy
+        sampled = sample_groups(
+            model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=8, generator=_gen(), **filters
+        )
+        assert torch.equal(sampled.completion_ids, greedy.completion_ids), filters
+
+
+def test_left_padding_matches_each_prompt_alone_and_generate(model, tokenizer):
+    n = 10
+    batched = sample_groups(model, tokenizer, PROMPTS, num_generations=1, max_new_tokens=n, min_new_tokens=n, temperature=0)
+    for b, prompt in enumerate(PROMPTS):
+        alone = sample_groups(model, tokenizer, [prompt], num_generations=1, max_new_tokens=n, min_new_tokens=n, temperature=0)
+        assert alone.prompt_length == len(prompt)
+        assert batched.completion_ids[b].tolist() == alone.completion_ids[0].tolist()
+        # An independent reference: transformers' own greedy decoding of the prompt alone.
+        ref = model.generate(
+            torch.tensor([prompt]), do_sample=False, max_new_tokens=n, min_new_tokens=n, pad_token_id=PAD
+        )
+        assert ref[0, len(prompt) :].tolist() == alone.completion_ids[0].tolist()
+
+
+def _count_embedded_tokens(model):
+    shapes = []
+    hook = model.get_input_embeddings().register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape)))
+    return shapes, hook
+
+
+@pytest.mark.parametrize("num_generations", [1, 4])
+def test_each_prompt_is_prefilled_once(model, tokenizer, num_generations):
+    n, G, B, P = 6, num_generations, len(PROMPTS), 7
+    shapes, hook = _count_embedded_tokens(model)
+    try:
+        # min_new_tokens == max_new_tokens: no row can stop early, so the step count is known exactly.
+        sample_groups(model, tokenizer, PROMPTS, num_generations=G, max_new_tokens=n, min_new_tokens=n, generator=_gen())
+    finally:
+        hook.remove()
+    # One prefill of the B padded prompts, then one token per row per step; the last token is never fed back.
+    assert shapes == [(B, P)] + [(B * G, 1)] * (n - 1)
+    assert sum(a * b for a, b in shapes) == B * P + (n - 1) * B * G
+
+
+def test_stops_when_every_row_has_finished(model, tokenizer):
+    shapes, hook = _count_embedded_tokens(model)
+    try:
+        every = list(range(32))  # every token ends a completion: one step and done
+        r = sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=20, eos_token_ids=every, generator=_gen())
+    finally:
+        hook.remove()
+    assert r.completion_ids.shape[1] == 1 and not r.truncated.any()
+    assert len(shapes) == 1  # the prefill only; no decode forward after all rows finished
+
+
+def test_peft_policy_in_train_mode_samples_with_adapter_and_restores_mode(tmp_path, tokenizer):
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(
+        vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, eos_token_id=EOS, pad_token_id=PAD,
+    )
+    torch.manual_seed(0)
+    policy = get_peft_model(Qwen2ForCausalLM(config), LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.5))
+    base_greedy = sample_groups(policy, tokenizer, PROMPTS, num_generations=1, max_new_tokens=8, min_new_tokens=8, temperature=0)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 1.0)
+    policy.train()
+    shapes, hook = _count_embedded_tokens(policy)
+    try:
+        first = sample_groups(policy, tokenizer, PROMPTS, num_generations=3, max_new_tokens=8, min_new_tokens=8, temperature=0)
+    finally:
+        hook.remove()
+    assert policy.training  # the caller's mode comes back
+    assert shapes == [(3, 7)] + [(9, 1)] * 7  # prefill once through the peft wrapper too
+    # eval mode inside: dropout 0.5 would otherwise make greedy rows of a group disagree.
+    assert torch.equal(first.completion_ids[0::3], first.completion_ids[1::3])
+    # The adapter is on while sampling: perturbed LoRA changes the greedy completions.
+    assert not torch.equal(first.completion_ids[0::3], base_greedy.completion_ids)
+
+
+def test_rejects_bad_arguments(model, tokenizer):
+    with pytest.raises(ValueError):
+        sample_groups(model, tokenizer, [[1, 2], []], num_generations=2, max_new_tokens=4)
+    with pytest.raises(ValueError):
+        sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=4, min_new_tokens=5)
+    with pytest.raises(ValueError):
+        sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=4, top_p=0.0)
