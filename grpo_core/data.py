@@ -89,7 +89,7 @@ def encode_prompt(tokenizer, prompt, system: str | None) -> list[int]:
 
 
 def prompt_text(prompt) -> str:
-    """The prompt as the rewards see it (``prompts``): its text, or its last user turn."""
+    """A prompt as one line of text for logs: its text, or its last user turn."""
     if isinstance(prompt, str):
         return prompt
     users = [m.get("content", "") for m in prompt if m.get("role") == "user"]

@@ -5,7 +5,7 @@ puts the verifier first, by convention); ``rewards`` holds the mean of every rew
 """
 from __future__ import annotations
 
-from .data import encode_prompt, prompt_text
+from .data import encode_prompt
 from .rollout import sample_groups
 
 
@@ -20,7 +20,7 @@ def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: 
                                 temperature=0.0)
         completions = rollout.decode(tokenizer)
         columns = {k: [row.get(k) for row in batch] for k in batch[0] if k != prompt_column}
-        result = mix.score(completions, prompts=[prompt_text(row[prompt_column]) for row in batch],
+        result = mix.score(completions, prompts=[row[prompt_column] for row in batch],
                            completion_ids=[r[:n] for r, n in zip(rollout.completion_ids.tolist(),
                                                                  rollout.completion_lengths.tolist())],
                            truncated=rollout.truncated.tolist(), **columns)

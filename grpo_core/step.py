@@ -54,7 +54,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     completions = rollout.decode(tokenizer)
     lengths = rollout.completion_lengths.tolist()
     columns = {k: [row.get(k) for row in rows for _ in range(G)] for k in rows[0] if k != cfg.data.prompt}
-    scores = mix.score(completions, prompts=[prompt_text(row[cfg.data.prompt]) for row in rows for _ in range(G)],
+    scores = mix.score(completions, prompts=[row[cfg.data.prompt] for row in rows for _ in range(G)],
                        completion_ids=[ids[:n] for ids, n in zip(rollout.completion_ids.tolist(), lengths)],
                        truncated=rollout.truncated.tolist(), **columns)
     scored = time.perf_counter()
