@@ -1,0 +1,91 @@
+"""Agreement of the `math` reward with the labelled answer-equivalence benchmark.
+
+    python benchmarks/math_accuracy.py [--cases PATH] [--compare-math-verify]
+
+Scores every row of cases.jsonl in this process (no worker pool, so the time is the checker's
+own), counts the rows where ``score >= 0.5`` matches ``expected == 1``, lists the rows where it
+does not, and reports milliseconds per row. ``--compare-math-verify`` also times Math-Verify on
+the same rows when it is installed (it is a comparison only, never a dependency).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_CASES = HERE.parent.parent / "shared" / "benchmarks" / "math-equivalence" / "cases.jsonl"
+
+
+def load(path: pathlib.Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def run_reward(rows: list[dict]) -> tuple[list, float]:
+    from grpo_math import MathReward
+
+    reward = MathReward()
+    scores, start = [], time.perf_counter()
+    for row in rows:
+        scores.extend(reward(completions=[row["completion"]], answer=[row["answer"]]))
+    return scores, time.perf_counter() - start
+
+
+def run_math_verify(rows: list[dict]) -> tuple[list, float] | None:
+    try:
+        from math_verify import parse, verify
+    except ImportError:
+        return None
+    scores, start = [], time.perf_counter()
+    for row in rows:
+        gold = row["answer"] if "$" in row["answer"] or "\\(" in row["answer"] else f"${row['answer']}$"
+        try:
+            ok = verify(parse(gold), parse(row["completion"]))
+        except Exception:
+            ok = False
+        scores.append(1.0 if ok else 0.0)
+    return scores, time.perf_counter() - start
+
+
+def report(name: str, rows: list[dict], scores: list, seconds: float, show: bool) -> int:
+    wrong = [(i, row, s) for i, (row, s) in enumerate(zip(rows, scores))
+             if ((s is not None and s >= 0.5) != (row["expected"] == 1))]
+    agree = len(rows) - len(wrong)
+    print(f"{name}: agrees on {agree}/{len(rows)} rows ({100 * agree / len(rows):.1f}%), "
+          f"{1000 * seconds / len(rows):.2f} ms/row")
+    if show:
+        for i, row, s in wrong:
+            print(f"  row {i} expected={row['expected']} score={s} source={row.get('source', '')}")
+            print(f"    answer:     {row['answer'][-160:]!r}")
+            print(f"    completion: {row['completion'][-160:]!r}")
+    return agree
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=pathlib.Path, default=DEFAULT_CASES)
+    parser.add_argument("--compare-math-verify", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.cases.is_file():
+        print(f"math_accuracy: no benchmark file at {args.cases}", file=sys.stderr)
+        return 2
+    rows = load(args.cases)
+    scores, seconds = run_reward(rows)
+    report("grpo-math", rows, scores, seconds, show=True)
+    if args.compare_math_verify:
+        result = run_math_verify(rows)
+        if result is None:
+            print("math-verify is not installed")
+        else:
+            report("math-verify", rows, *result, show=False)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # output piped into head
+        sys.exit(0)

@@ -1,0 +1,159 @@
+"""The parser's handlers for numbers, letters, words and subscripts.
+
+A mixin of ``Parser`` (parser.py), split out only to keep each file small.
+"""
+from __future__ import annotations
+
+import sympy
+
+from . import algebra
+from .values import ParseError, Word
+from .vocab import DEGREE_WORDS, FUNCTIONS, PERCENT_WORDS, UNIT_WORDS
+
+_APPLIED_FUNCTION_LETTERS = frozenset("fgh")
+_LETTER_CONSTANTS = {"e": sympy.E, "i": sympy.I}
+
+
+class AtomsMixin:
+    # -- numbers -----------------------------------------------------------------------------
+    def number(self):
+        token = self.advance()
+        value, places = algebra.number_from_literal(token.text)
+        if "." in token.text and self.peek().kind == "cmd" and self.peek().text == "overline":
+            return self.repeating_decimal(token.text)  # exact: 0.1\overline{6} is 1/6
+        if self.peek().is_op(".") and self.peek(1).kind == "cmd" and self.peek(1).text == "overline":
+            self.advance()
+            return self.repeating_decimal(token.text + ".")
+        self.note_places(places)
+        if self.peek().is_op("_") and places is None:
+            return self.based_numeral(token.text)
+        if places is None and self.peek().kind == "cmd" and self.peek().text in (
+                "frac", "dfrac", "tfrac") and value.is_Integer:
+            return self.maybe_mixed_number(value)
+        return value
+
+    def note_places(self, places: int | None) -> None:
+        if places is not None:
+            self.places = places if self.places is None else min(self.places, places)
+
+    def repeating_decimal(self, literal: str):
+        """``0.1\\overline{6}`` = 1/6."""
+        self.advance()  # \overline
+        token = self.peek()
+        if token.is_op("{") and self.peek(1).kind == "num" and self.peek(2).is_op("}"):
+            digits = self.peek(1).text
+            self.pos += 3
+        elif token.kind == "num":
+            digits = self.advance().text
+        else:
+            raise ParseError("bad repeating decimal")
+        if not digits.isdigit() or len(digits) > 50:
+            raise ParseError("bad repeating decimal")
+        fraction = literal.partition(".")[2]
+        base, _ = algebra.number_from_literal(literal.rstrip(".") or "0")
+        scale = sympy.Integer(10) ** len(fraction)
+        return base + sympy.Rational(int(digits), scale * (10 ** len(digits) - 1))
+
+    def based_numeral(self, digits: str):
+        """``204_5``: a numeral in base 5, kept as the name it is written as."""
+        self.advance()  # _
+        token = self.peek()
+        if token.is_op("{") and self.peek(1).kind == "num" and self.peek(2).is_op("}"):
+            base_text = self.peek(1).text
+            self.pos += 3
+        elif token.kind == "num":
+            base_text = self.advance().text
+        else:
+            raise ParseError("bad numeral base")
+        if not base_text.isdigit() or not 2 <= int(base_text) <= 36:
+            raise ParseError("bad numeral base")
+        base = int(base_text)
+        try:
+            int(digits, base)
+        except ValueError:
+            raise ParseError("digit out of range for its base") from None
+        digits = digits.lstrip("0") or "0"
+        return sympy.Integer(digits) if base == 10 else sympy.Symbol(f"{digits}_{base}")
+
+    def maybe_mixed_number(self, whole):
+        """``2\\frac{1}{2}`` is two and a half, as in school answers."""
+        self.advance()
+        numerator = self.argument()
+        denominator = self.argument()
+        fraction = algebra.div(numerator, denominator)
+        if algebra.is_expr(numerator) and algebra.is_expr(denominator) and numerator.is_Integer \
+                and denominator.is_Integer and whole >= 0 and 0 <= numerator < denominator:
+            return whole + fraction
+        return algebra.mul(whole, fraction)
+
+    # -- letters and words -------------------------------------------------------------------
+    def word(self):
+        token = self.peek()
+        text = token.text
+        lower = text.lower()
+        if lower in FUNCTIONS and len(text) > 1:
+            follow = self.peek(1)
+            if follow.is_op("(", "^", "_") or (self.starts_atom(follow) and follow.kind != "word"):
+                self.advance()
+                return self.function(lower)
+        if len(text) == 1:
+            self.advance()
+            return self.letter(text)
+        return self.word_run()
+
+    def letter(self, text: str):
+        if text in self.bound:
+            return self.bound[text]
+        if self.peek().is_op("_"):
+            return self.named_symbol(text)
+        if text in _APPLIED_FUNCTION_LETTERS and self.peek().is_op("(") and not self.peek().space:
+            self.advance()
+            args, _ = self.bracket_items(frozenset({")"}))
+            if not args:
+                raise ParseError("empty function call")
+            algebra.need_scalars(*args)
+            return sympy.Function(text)(*args)
+        if text in _LETTER_CONSTANTS:
+            return _LETTER_CONSTANTS[text]
+        return sympy.Symbol(text)
+
+    def named_symbol(self, name: str):
+        """A symbol, with its subscript folded into the name: ``a_{37}`` -> ``a_37``."""
+        if not self.peek().is_op("_"):
+            return sympy.Symbol(name)
+        self.advance()
+        return sympy.Symbol(f"{name}_{self.subscript_text()}")
+
+    def subscript_text(self) -> str:
+        token = self.peek()
+        if token.is_op("{"):
+            end = self.pos + 1
+            while end < len(self.tokens) and self.tokens[end].kind in ("num", "word"):
+                end += 1
+            if self.tokens[end].is_op("}") and end > self.pos + 1:
+                text = "".join(t.text for t in self.tokens[self.pos + 1:end])
+                self.pos = end + 1
+                return text
+            self.advance()
+            return "{" + str(self.brace_group()) + "}"
+        if token.kind == "num":
+            return self.advance().text
+        if token.kind == "word":
+            return self.split_first_char().text
+        if token.kind == "cmd":
+            return self.advance().text
+        raise ParseError("bad subscript")
+
+    def word_run(self):
+        token = self.peek()
+        text, lower = token.text, token.text.lower()
+        if lower in ("infinity", "inf"):
+            self.advance()
+            return sympy.oo
+        if lower in UNIT_WORDS or len(text) >= 3:
+            self.advance()
+            self.percent = self.percent or lower in PERCENT_WORDS
+            self.degrees = self.degrees or lower in DEGREE_WORDS
+            return Word(text)
+        first = self.letter(self.split_first_char().text)
+        return algebra.mul(first, self.word())
