@@ -7,11 +7,14 @@ anything too large is refused with ``ParseError``.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
+import mpmath
 import sympy
 
+from . import numeric
 from .values import Multi, ParseError, Word
 
 MAX_BITS = 100_000        # largest exact number an answer may evaluate to (~30,000 digits)
@@ -51,13 +54,18 @@ def _bits(value: sympy.Expr) -> float:
     """log2 of the size of a constant, estimated without building anything big."""
     if value.is_Rational:
         return float(max(abs(value.p).bit_length(), value.q.bit_length()))
-    try:
-        magnitude = abs(complex(sympy.N(value, 15)))
-    except (TypeError, ValueError, OverflowError):
+    magnitude = _magnitude(value)
+    if magnitude is None:
         return math.inf
-    if magnitude == 0 or math.isnan(magnitude):
+    if magnitude == 0:
         return 0.0
-    return abs(math.log2(magnitude)) if math.isfinite(magnitude) else math.inf
+    return abs(float(mpmath.log(magnitude, 2)))
+
+
+def _magnitude(value: sympy.Expr):
+    """|value| at fixed precision (never sympy's open-ended evalf), or None."""
+    number = numeric.value(value)
+    return None if number is None else abs(number)
 
 
 def _lift(operation, *args):
@@ -114,7 +122,7 @@ def _power(base, exponent):
         return sympy.ImmutableMatrix(base ** int(exponent))
     need_scalars(base, exponent)
     check_power(base, exponent)
-    return sympy.Pow(base, exponent)
+    return sympy.Pow(base, exponent, evaluate=_evaluates(base, exponent))
 
 
 def check_power(base: sympy.Expr, exponent: sympy.Expr) -> None:
@@ -139,13 +147,12 @@ def _log2_abs(value: sympy.Expr) -> float:
         if value.p == 0:
             return -math.inf
         return float(abs(value.p).bit_length() - value.q.bit_length())
-    try:
-        magnitude = abs(complex(sympy.N(value, 15)))
-    except (TypeError, ValueError, OverflowError):
+    magnitude = _magnitude(value)
+    if magnitude is None:
         return math.inf
     if magnitude == 0:
         return -math.inf
-    return math.log2(magnitude) if math.isfinite(magnitude) else math.inf
+    return float(mpmath.log(magnitude, 2))
 
 
 def add(a, b):
@@ -212,11 +219,42 @@ def apply(function, *args):
         for x in xs:
             if x.is_number and _bits(x) > 64 and function in _PERIODIC:
                 raise ParseError("argument too large")
-        return function(*xs)
+        lazy = function in _LAZY and not all(x.is_Rational for x in xs)
+        return function(*xs, evaluate=not lazy and _evaluates(*xs))
     return _lift(call, *args)
 
 
 _PERIODIC = {sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sec, sympy.csc}
+_LAZY = {sympy.Abs, sympy.floor, sympy.ceiling, sympy.Max, sympy.Min, sympy.log}
+
+
+def _evaluates(*args) -> bool:
+    """Whether sympy may simplify a power or function of ``args`` as it builds it.
+
+    sympy simplifies |z|, floor, exp, powers... of constants eagerly, asking its assumption
+    system questions that it answers by numeric evaluation of open-ended precision:
+    ``|(|70 - \\sqrt{i}|)|`` or ``e^{\\lfloor ... \\rfloor}`` run for seconds to minutes. So
+    constants are simplified only when all are rational (exact, cheap); other constants stay as
+    written and are compared numerically at fixed precision (numeric.py). Expressions with
+    unknowns are simplified: assumptions about plain symbols are answered without evaluation.
+    """
+    if all(arg.is_Rational for arg in args):
+        return True
+    return any(arg.free_symbols for arg in args) and all(_tame(arg) for arg in args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tame(expr: sympy.Expr) -> bool:
+    """No constant inside ``expr`` that sympy would have to evaluate numerically to simplify:
+    a function of a constant (floor(\\sqrt 2), e^2) or a power of an irrational constant."""
+    if expr.is_Atom:
+        return True
+    if expr.is_number:
+        if isinstance(expr, sympy.Function):
+            return False
+        if isinstance(expr, sympy.Pow) and not (expr.base.is_Rational and expr.exp.is_Rational):
+            return False
+    return all(_tame(arg) for arg in expr.args)
 
 
 def juxtapose(a, b):

@@ -185,8 +185,8 @@ class CommandsMixin:
                 raise ParseError("det of something that is not a small matrix")
             value = args[0].det()
         elif name == "lg" or (name == "log" and base is not None):
-            value = algebra.div(algebra.apply(sympy.log, *args),
-                                algebra.apply(sympy.log, base if base is not None else sympy.Integer(10)))
+            base = base if base is not None else sympy.Integer(10)
+            value = algebra.div(algebra.apply(sympy.log, *args), algebra.apply(sympy.log, base))
         elif function is None or (len(args) != 1 and name not in ("max", "min")):
             raise ParseError(f"cannot apply {name}")
         else:

@@ -71,8 +71,7 @@ class GroupsMixin:
         if not ((token.kind == "op" and token.text == closer) or
                 (token.kind == "cmd" and token.text == closer)):
             raise ParseError("unclosed absolute value")
-        algebra.need_scalars(inner)
-        return sympy.Abs(inner)
+        return algebra.apply(sympy.Abs, inner)
 
 
 

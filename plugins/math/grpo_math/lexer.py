@@ -17,6 +17,8 @@ from .vocab import CONNECTOR_WORDS, FUNCTIONS, IGNORED, IMPLIES, KNOWN_COMMANDS,
 MAX_TOKENS = 800
 MAX_TEXT_NESTING = 3
 
+_DIGITS = "0123456789"  # ASCII only: str.isdigit() also accepts superscripts and other scripts
+_DIGITS_SET = frozenset(_DIGITS)
 _TWO_CHAR_OPS = {"<=": "<=", ">=": ">=", "!=": "!=", "=<": "<=", "**": "^", "==": "=", ":=": "=",
                  "=>": "implies"}
 _SPACE_ESCAPES = frozenset(",;:! ")
@@ -79,7 +81,7 @@ class _Lexer:
             if c in " \t\n\r~":
                 self.space = True
                 self.i += 1
-            elif c.isdigit() or (c == "." and s[self.i + 1:self.i + 2].isdigit()):
+            elif c in _DIGITS or (c == "." and s[self.i + 1:self.i + 2] in _DIGITS_SET):
                 self.number()
             elif c.isascii() and c.isalpha():
                 self.letters()
@@ -101,11 +103,11 @@ class _Lexer:
     def number(self) -> None:
         s, start = self.s, self.i
         i = start
-        while i < len(s) and s[i].isdigit():
+        while i < len(s) and s[i] in _DIGITS:
             i += 1
-        if i < len(s) and s[i] == "." and s[i + 1:i + 2].isdigit():
+        if i < len(s) and s[i] == "." and s[i + 1:i + 2] in _DIGITS_SET:
             i += 1
-            while i < len(s) and s[i].isdigit():
+            while i < len(s) and s[i] in _DIGITS:
                 i += 1
         text = s[start:i]
         # 1.5e-3: scientific notation only when written tight against the mantissa.
@@ -114,7 +116,7 @@ class _Lexer:
             if j < len(s) and s[j] in "+-":
                 j += 1
             k = j
-            while k < len(s) and s[k].isdigit():
+            while k < len(s) and s[k] in _DIGITS:
                 k += 1
             if k > j and not s[k:k + 1].isalpha():
                 text, i = text + "e" + s[i + 1:k], k

@@ -16,16 +16,16 @@ from .extract import extract_answers
 from .interpret import readings
 from .normalize import prepare_answer
 from .parser import parse
-from .values import ParseError
 from .variants import number_variants
 
 MAX_ANSWER_CHARS = 1_000   # an extracted answer longer than this is refused unread
+MAX_READINGS = 12          # readings kept per answer (all its number spellings together)
 REFERENCE_CACHE = 4_096
 
 
-@functools.lru_cache(maxsize=REFERENCE_CACHE)
-def understand(text: str) -> tuple[tuple, int | None] | None:
-    """(readings, decimal places) of the first candidate answer in ``text`` that parses."""
+def read_answer(text: str) -> tuple[tuple, int | None] | None:
+    """(readings, decimal places) of the first candidate answer in ``text`` that parses, or
+    None when no candidate does."""
     for candidate in extract_answers(text):
         prepared = prepare_answer(candidate)
         if not prepared or len(prepared) > MAX_ANSWER_CHARS:
@@ -35,16 +35,18 @@ def understand(text: str) -> tuple[tuple, int | None] | None:
             try:
                 parsed = parse(variant)
                 variant_readings = readings(parsed)
-            except ParseError:
-                continue
-            except Exception:  # anything sympy raises on odd input means "not readable" too
+            except Exception:  # ParseError, or anything sympy raises on odd input: unreadable
                 continue
             if parsed.places is not None:
                 places = parsed.places if places is None else min(places, parsed.places)
             found.extend(r for r in variant_readings if r not in found)
         if found:
-            return tuple(found), places
+            return tuple(found[:MAX_READINGS]), places
     return None
+
+
+# In GRPO each reference is compared with G completions: read it once.
+read_reference = functools.lru_cache(maxsize=REFERENCE_CACHE)(read_answer)
 
 
 def score(completion, reference, rel_tol: float = 1e-4) -> float | None:
@@ -53,7 +55,7 @@ def score(completion, reference, rel_tol: float = 1e-4) -> float | None:
     if reference_text is None or not reference_text.strip():
         return None
     try:
-        ref = understand(reference_text)
+        ref = read_reference(reference_text)
     except Exception:  # a broken reference is unscorable, never a crash of the batch
         return None
     if ref is None:
@@ -62,15 +64,12 @@ def score(completion, reference, rel_tol: float = 1e-4) -> float | None:
     if not completion_text:
         return 0.0
     try:
-        answer = _understand_uncached(completion_text)
+        answer = read_answer(completion_text)
         if answer is None:
             return 0.0
         return 1.0 if equivalent(list(ref[0]), list(answer[0]), rel_tol, ref[1], answer[1]) else 0.0
     except Exception:  # hostile text must score 0, whatever it trips over
         return 0.0
-
-
-_understand_uncached = understand.__wrapped__
 
 
 def as_text(value) -> str | None:
@@ -94,6 +93,14 @@ def as_text(value) -> str | None:
     return None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bad_option(name: str, expected: str, value) -> None:
+    raise ConfigError(f"math: option {name!r} must be {expected}, got {value!r}")
+
+
 class MathReward:
     """Math answer checker. Options: ``answer_column`` (dataset column with the reference),
     ``rel_tol`` (relative tolerance when a decimal is involved), ``timeout`` (seconds per sample
@@ -104,13 +111,14 @@ class MathReward:
     def __init__(self, answer_column: str = "answer", rel_tol: float = 1e-4,
                  timeout: float = 1.0, memory_limit_mb: int = 1024):
         if not isinstance(answer_column, str) or not answer_column:
-            raise ConfigError(f"math: option 'answer_column' must be a non-empty string, got {answer_column!r}")
-        if isinstance(rel_tol, bool) or not isinstance(rel_tol, (int, float)) or not 0 <= rel_tol < 1:
-            raise ConfigError(f"math: option 'rel_tol' must be a number in [0, 1), got {rel_tol!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigError(f"math: option 'timeout' must be a positive number of seconds, got {timeout!r}")
-        if isinstance(memory_limit_mb, bool) or not isinstance(memory_limit_mb, int) or memory_limit_mb <= 0:
-            raise ConfigError(f"math: option 'memory_limit_mb' must be a positive integer, got {memory_limit_mb!r}")
+            _bad_option("answer_column", "a non-empty string", answer_column)
+        if not _is_number(rel_tol) or not 0 <= rel_tol < 1:
+            _bad_option("rel_tol", "a number in [0, 1)", rel_tol)
+        if not _is_number(timeout) or not timeout > 0:
+            _bad_option("timeout", "a positive number of seconds", timeout)
+        if not _is_number(memory_limit_mb) or not isinstance(memory_limit_mb, int) \
+                or memory_limit_mb <= 0:
+            _bad_option("memory_limit_mb", "a positive integer", memory_limit_mb)
         self.answer_column = answer_column
         self.rel_tol = float(rel_tol)
         self.timeout = float(timeout)

@@ -1,7 +1,8 @@
 """Agreement with the labelled answer-equivalence benchmark (377 pairs) must stay >= 99.5%.
 
 The cases live outside the package (shared/benchmarks/math-equivalence/cases.jsonl beside the
-repository, or the file named by GRPO_MATH_CASES); the test is skipped when they are absent.
+repository, or the file named by GRPO_MATH_CASES). Outside CI the test is skipped when they are
+absent (a plugin checkout on its own); under CI (CI set) a missing file is a failure.
 """
 import json
 import os
@@ -17,7 +18,7 @@ CASES = pathlib.Path(os.environ.get(
     "GRPO_MATH_CASES", ROOT.parent / "shared" / "benchmarks" / "math-equivalence" / "cases.jsonl"))
 
 
-@pytest.mark.skipif(not CASES.is_file(), reason=f"benchmark cases not found at {CASES}")
+@pytest.mark.skipif(not CASES.is_file() and not os.environ.get("CI"), reason=f"benchmark cases not found at {CASES}")
 def test_benchmark_agreement_at_least_99_5_percent():
     rows = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
     reward = MathReward()

@@ -2,7 +2,7 @@
 import pytest
 
 from grpo_math import MathReward, score
-from grpo_math.reward import understand
+from grpo_math.reward import read_reference
 
 GSM8K = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
          "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72")
@@ -63,8 +63,8 @@ def test_unparsable_completion_scores_zero_not_none():
 
 
 def test_reference_is_parsed_once():
-    understand.cache_clear()
+    read_reference.cache_clear()
     reward = MathReward()
     reward(completions=["\\boxed{3}"] * 8, answer=["$3$"] * 8)
-    info = understand.cache_info()
+    info = read_reference.cache_info()
     assert info.misses == 1 and info.hits == 7

@@ -47,6 +47,24 @@ def test_no_eval_exec_or_string_parsing_in_the_package():
     assert offences == []
 
 
+# sympy algorithms without a time bound on hostile input; numeric work goes through numeric.py
+# (fixed precision) and symbolic work through a size-checked expand.
+UNBOUNDED = {"simplify", "nsimplify", "solve", "solveset", "evalf", "N", "factor", "equals",
+             "trigsimp", "radsimp", "nroots", "limit", "integrate"}
+
+
+def test_no_unbounded_sympy_algorithms():
+    # As a method or attribute (sympy.simplify, expr.evalf) or a name imported from sympy.
+    offences = [f"{path.name}:{line}: {name}" for path in sources()
+                for line, name, before, _ in code_names(path) if name in UNBOUNDED and before == "."]
+    for path in sources():
+        for line in path.read_text("utf-8").splitlines():
+            if line.startswith("from sympy") and " import " in line:
+                imported = {n.strip(" ()") for n in line.split(" import ", 1)[1].split(",")}
+                offences += [f"{path.name}: imports {n}" for n in imported & UNBOUNDED]
+    assert offences == []
+
+
 def test_the_check_would_catch_an_offence(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import sympy\nvalue = sympy.sympify(text)\nx = eval('1')\ny = sympy.S('2')\n")
