@@ -78,6 +78,14 @@ def _eval(args) -> None:
         print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}")
 
 
+def _plan(args) -> None:
+    from .plan import run_plan
+
+    code = run_plan(args.config, args.overrides, args.gpu_memory, args.json, prompt_length=args.prompt_length)
+    if code:
+        raise SystemExit(code)  # 1: the predicted peak does not fit the budget
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo", description="GRPO fine-tuning driven by reward plugins.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_eval)
+
+    p = sub.add_parser("plan", help="predict a training step's peak GPU memory from the model config alone")
+    p.add_argument("config", nargs="?", help="a TOML config; default: the embedded tiny run")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--gpu-memory", help="a budget to check against, e.g. 24GiB (exit 1 when it does not fit)")
+    p.add_argument("--prompt-length", type=int, help="prompt tokens to plan for (default 256)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_plan)
 
     rewards_cli.add_subcommands(sub)
     return parser

@@ -57,8 +57,10 @@ def _chunk_logprobs(head, softcap, temperature, with_entropy, hidden, targets):
     logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
     if not with_entropy:
         return logp, None
-    # H = -sum p log p = lse - sum p * logits
-    entropy = lse - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+    # H = -sum p log p = lse - sum p * logits. Entropy is only logged: computed without a graph, so the
+    # backward keeps no [rows, vocab] softmax buffers for it (gigabytes at a 150k vocabulary).
+    with torch.no_grad():
+        entropy = lse - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
     return logp, entropy
 
 
@@ -72,7 +74,7 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
 
     Returns (logp [B, T], entropy [B, T] or None), float32, where
       logp[b, t]    = log softmax(logits[b, P + t - 1] / temperature)[input_ids[b, P + t]]
-      entropy[b, t] = entropy of that same tempered next-token distribution.
+      entropy[b, t] = entropy of that same tempered next-token distribution (no gradient: it is a metric).
     Padding positions of the completion get values too (of the pad token); the loss masks them.
 
     Gradients flow to whatever in the model requires grad (e.g. LoRA weights) when grad is enabled.
