@@ -73,3 +73,20 @@ def config_text(model_dir: Path, dataset: Path, out: Path, **overrides) -> str:
     lines += ['[[rewards]]', 'use = "format.length"', 'options = { max = 4 }', '',
               '[[rewards]]', 'use = "format.regex"', 'weight = 0.5', 'options = { pattern = "\\\\d" }', '']
     return "\n".join(lines)
+
+
+def make_tiny_reward_model(path: Path, seed: int = 0) -> Path:
+    """A random Llama-architecture sequence-classification model (one score) with the chat tokenizer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, LlamaConfig
+
+    tokenizer = make_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, num_labels=1,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
