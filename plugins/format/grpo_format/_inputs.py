@@ -3,35 +3,8 @@
 Rewards run in the trainer's own process, so an odd sample must become ``None`` (unscorable)
 rather than an exception that would stop a training run.
 """
-
-
-def as_text(completion):
-    """The completion as a str, or None when it holds no text.
-
-    Accepts plain strings and the chat form TRL uses for conversational datasets
-    (a list of ``{"role": ..., "content": ...}`` messages, content possibly a list of parts).
-    """
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, (bytes, bytearray)):
-        return bytes(completion).decode("utf-8", errors="replace")
-    if isinstance(completion, dict):
-        return _content(completion.get("content"))
-    if isinstance(completion, (list, tuple)):
-        parts = [_content(m.get("content")) for m in completion if isinstance(m, dict)]
-        parts = [p for p in parts if p is not None]
-        return "".join(parts) if parts else None
-    return None
-
-
-def _content(content):
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):  # multimodal parts: keep the text ones
-        texts = [p.get("text") for p in content if isinstance(p, dict)]
-        texts = [t for t in texts if isinstance(t, str)]
-        return "".join(texts) if texts else None
-    return None
+# Completions as text (strings or TRL chat messages) have one home, in the SDK.
+from grpo_rewards.text import as_text  # noqa: F401
 
 
 def item(values, index):

@@ -5,25 +5,13 @@ rather than an exception that would stop a training run.
 """
 import re
 
+from grpo_rewards.text import as_text as _as_text
+from grpo_rewards.text import message_content as _content
+
 
 def as_text(value):
-    """A completion or prompt as a str, or None when it holds no text.
-
-    Accepts plain strings and the chat form TRL uses for conversational datasets (a list of
-    ``{"role": ..., "content": ...}`` messages, content possibly a list of parts); the contents
-    of a message list are joined with newlines.
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, dict):
-        return _content(value.get("content"))
-    if isinstance(value, (list, tuple)):
-        parts = [_content(m.get("content")) for m in value if isinstance(m, dict)]
-        parts = [p for p in parts if p is not None]
-        return "\n".join(parts) if parts else None
-    return None
+    """A completion or prompt as a str, or None; the contents of a message list joined by newlines."""
+    return _as_text(value, sep="\n")
 
 
 def as_messages(value, default_role):
@@ -49,16 +37,6 @@ def as_messages(value, default_role):
         role = m.get("role") if isinstance(m.get("role"), str) else default_role
         messages.append({"role": role, "content": content})
     return messages or None
-
-
-def _content(content):
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):  # multimodal parts: keep the text ones
-        texts = [p.get("text") for p in content if isinstance(p, dict)]
-        texts = [t for t in texts if isinstance(t, str)]
-        return "".join(texts) if texts else None
-    return None
 
 
 _BOXED = "\\boxed{"
