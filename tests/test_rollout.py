@@ -221,3 +221,27 @@ def test_rejects_bad_arguments(model, tokenizer):
         sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=4, min_new_tokens=5)
     with pytest.raises(ValueError):
         sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=4, top_p=0.0)
+
+
+def test_inverse_cdf_sampler_matches_the_distribution_and_never_draws_zero_probability():
+    from grpo_core.rollout import _inverse_cdf_sample
+
+    # zeros at both ends and in the middle: banned and filtered tokens look like this
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.6, 0.3, 0.0])
+    draws = _inverse_cdf_sample(probs.expand(200_000, -1).contiguous(), _gen(0))
+    counts = torch.bincount(draws, minlength=6).double() / draws.numel()
+    assert counts[[0, 2, 5]].sum() == 0
+    # 200k draws: the standard error of a frequency near 0.5 is ~0.0011, so 0.005 is > 4 sigma
+    assert torch.allclose(counts, probs.double(), atol=0.005), counts
+    # the same generator state gives the same draws; another seed does not
+    p = torch.softmax(torch.randn(16, 50, generator=_gen(1)), dim=-1)
+    assert torch.equal(_inverse_cdf_sample(p, _gen(3)), _inverse_cdf_sample(p, _gen(3)))
+    assert not torch.equal(_inverse_cdf_sample(p, _gen(3)), _inverse_cdf_sample(p, _gen(4)))
+
+
+def test_inverse_cdf_sampler_takes_the_argmax_when_rounding_lands_on_a_zero(monkeypatch):
+    from grpo_core.rollout import _inverse_cdf_sample
+
+    # a uniform draw that rounds up to the total makes searchsorted run off the end, onto a zero token
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.ones(1, 1))
+    assert _inverse_cdf_sample(torch.tensor([[0.25, 0.75, 0.0]]), None).tolist() == [1]
