@@ -6,6 +6,7 @@ puts the verifier first, by convention); ``rewards`` holds the mean of every rew
 from __future__ import annotations
 
 from .data import encode_prompt
+from .model import merged_for_sampling
 from .rollout import sample_groups
 
 
@@ -16,8 +17,9 @@ def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: 
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
         ids = [encode_prompt(tokenizer, row[prompt_column], system) for row in batch]
-        rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
-                                temperature=0.0)
+        with merged_for_sampling(model):
+            rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
+                                    temperature=0.0)
         completions = rollout.decode(tokenizer)
         columns = {k: [row.get(k) for row in batch] for k in batch[0] if k != prompt_column}
         result = mix.score(completions, prompts=[row[prompt_column] for row in batch],

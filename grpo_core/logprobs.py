@@ -10,6 +10,11 @@ With a 150k vocabulary, B*T = 8*1024 rows of float32 logits are ~5 GB, more than
 4. under autograd wrap each chunk in activation checkpointing, so the backward recomputes one chunk's
    logits at a time instead of keeping all of them alive for the whole backward.
 
+When the rows come in groups that share a prompt (GRPO's G completions of one prompt), ``group_size`` runs
+each prompt through the backbone once and the G completions on copies of its KV cache, as sampling does:
+the prompt's share of the work drops G-fold, forward and backward, and the gradient is the same (the
+prompt's keys and values still depend on the adapter, and autograd follows them through the cache).
+
 Works for a plain transformers causal LM and for a peft model wrapping one (LoRA layers are injected in
 place into the wrapped model, so its backbone and head already carry the adapters; `disable_adapter()`
 switches them off for the reference pass just as it does for the full forward).
@@ -47,6 +52,35 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
+def _cache_usable(backbone) -> bool:
+    # transformers switches the cache off inside checkpointed layers in training mode
+    return not (backbone.training and getattr(backbone, "is_gradient_checkpointing", False))
+
+
+def _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, P: int, G: int):
+    """Final hidden states at columns P-1 .. L-2 of every row, each group's prompt run once; None without a cache."""
+    B, L = input_ids.shape
+    if B % G:
+        raise ValueError(f"group_size={G} does not divide the {B} rows")
+    first = slice(None, None, G)
+    for part in (input_ids[:, :P], attention_mask[:, :P]):
+        if not torch.equal(part.view(B // G, G, P), part[first].unsqueeze(1).expand(B // G, G, P)):
+            raise ValueError(f"rows of a group of {G} do not share their first {P} columns (the prompt)")
+    prompt = backbone(input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
+                      position_ids=positions[first, :P], use_cache=True)
+    cache = prompt.past_key_values
+    if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+        return None
+    # the last prompt column predicts the first completion token; every group member starts from it
+    last = prompt.last_hidden_state[:, -1:, :].repeat_interleave(G, dim=0)
+    if L - 1 == P:  # one-token completions: nothing left to run
+        return last
+    cache.batch_repeat_interleave(G)
+    rest = backbone(input_ids=input_ids[:, P:L - 1], attention_mask=attention_mask[:, :L - 1],
+                    position_ids=positions[:, P:L - 1], past_key_values=cache, use_cache=True)
+    return torch.cat([last, rest.last_hidden_state], dim=1)
+
+
 def _chunk_logprobs(head, softcap, temperature, with_entropy, hidden, targets):
     """log p(target) (and entropy) for a chunk of rows: hidden [R, H], targets [R]. float32 inside."""
     logits = head(hidden).float()
@@ -66,7 +100,7 @@ def _chunk_logprobs(head, softcap, temperature, with_entropy, hidden, targets):
 
 def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                         completion_length: int, *, temperature: float = 1.0, chunk_size: int = 1024,
-                        with_entropy: bool = False):
+                        with_entropy: bool = False, group_size: int = 1):
     """Log-probs (and optionally entropies) of the completion tokens.
 
     input_ids / attention_mask: [B, P + T], a left-padded prompt of uniform length P followed by the
@@ -80,16 +114,23 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     Gradients flow to whatever in the model requires grad (e.g. LoRA weights) when grad is enabled.
     chunk_size bounds the rows given to the output head at once: peak logits memory is
     chunk_size * vocab * 4 bytes, in the forward and in the backward.
+    group_size: rows ``g*group_size .. (g+1)*group_size - 1`` share their prompt (the first P columns, ids and
+    mask), which is then run once per group; a ValueError if they do not. Without a usable KV cache
+    (activation checkpointing in training mode turns it off) every row runs whole, with the same result.
     """
     B, L = input_ids.shape
     T = completion_length
     if not 0 < T < L:
         raise ValueError(f"completion_length={T} must be in [1, {L - 1}] for inputs of length {L}")
     backbone, head, config = _backbone_and_head(model)
-    out = backbone(input_ids=input_ids, attention_mask=attention_mask,
-                   position_ids=position_ids_from_mask(attention_mask), use_cache=False)
+    positions = position_ids_from_mask(attention_mask)
     # the hidden state at position i predicts token i + 1: positions L-T-1 .. L-2 predict the completion
-    hidden = out.last_hidden_state[:, L - T - 1:L - 1, :]
+    hidden = None
+    if group_size > 1 and _cache_usable(backbone):
+        hidden = _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, L - T, group_size)
+    if hidden is None:
+        out = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False)
+        hidden = out.last_hidden_state[:, L - T - 1:L - 1, :]
     hidden = hidden.reshape(B * T, hidden.shape[-1])
     targets = input_ids[:, L - T:].reshape(B * T)
     softcap = getattr(config, "final_logit_softcapping", None)

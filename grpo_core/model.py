@@ -206,6 +206,60 @@ def reference_mode(model) -> Iterator[None]:
         yield
 
 
+# Merged copies are made only up to this size: merging pays where decoding is dominated by per-layer overhead
+# (small models, the CPU), and costs a second copy of every adapted weight while sampling.
+MERGE_FOR_SAMPLING_MAX_BYTES = 1 << 30
+
+
+def _mergeable_lora_layers(model, max_bytes: int) -> list | None:
+    """The LoRA layers of ``model`` when every one of them can sample from a merged float32 copy, else None."""
+    try:
+        from peft.tuners.lora import Linear as LoraLinear
+        from peft.tuners.lora import LoraLayer
+    except ImportError:
+        return None
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    total = 0
+    for layer in layers:
+        base = layer.get_base_layer()
+        # Exactly peft's plain Linear over a float32 nn.Linear: not 4-bit (its weight is packed), not bf16 (the
+        # delta would round away against the weight), not DoRA or LoRA biases (not a plain B @ A).
+        if type(layer) is not LoraLinear or type(base) is not torch.nn.Linear or base.weight.dtype != torch.float32:
+            return None
+        if any(layer.use_dora.get(a) or getattr(layer, "lora_bias", {}).get(a) for a in layer.active_adapters):
+            return None
+        total += base.weight.numel() * base.weight.element_size()
+    return layers if layers and total <= max_bytes else None
+
+
+@contextlib.contextmanager
+def merged_for_sampling(model, max_bytes: int = MERGE_FOR_SAMPLING_MAX_BYTES) -> Iterator[None]:
+    """Run ``model`` with each LoRA layer folded into a copy of its base weight, W + scale * B @ A.
+
+    Decoding calls every layer once per token; a LoRA layer is three matmuls and a handful of small ops
+    instead of one, which on a small model is most of a decode step. The copies are new tensors: the base
+    weights (the KL reference) are untouched, and restored bit for bit on exit. Nothing changes for a model
+    that cannot be merged exactly (4-bit or bf16 bases, DoRA) or whose adapted weights exceed ``max_bytes``.
+    """
+    layers = _mergeable_lora_layers(model, max_bytes)
+    if layers is None or not hasattr(model, "disable_adapter"):
+        yield
+        return
+    originals = []
+    try:
+        with torch.no_grad():
+            for layer in layers:
+                base = layer.get_base_layer()
+                delta = sum(layer.get_delta_weight(a) for a in layer.active_adapters if a in layer.lora_A)
+                originals.append((base, base.weight))
+                base.weight = torch.nn.Parameter(base.weight + delta, requires_grad=False)
+        with model.disable_adapter():
+            yield
+    finally:
+        for base, weight in originals:
+            base.weight = weight
+
+
 def save_adapter(model, tokenizer, path: str | os.PathLike) -> None:
     """Write the LoRA adapter in peft's format, plus the tokenizer so the directory describes itself."""
     os.makedirs(path, exist_ok=True)

@@ -15,19 +15,28 @@ import torch
 from .data import encode_prompt, prompt_text
 from .logprobs import completion_logprobs
 from .loss import batch_counts, group_advantages, policy_loss
-from .model import reference_mode
+from .model import merged_for_sampling, reference_mode
 from .rollout import sample_groups
 
 
-def _micro_batches(n: int, parts: int) -> list[slice]:
-    size = math.ceil(n / parts)
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+def _micro_batches(n: int, parts: int, group: int) -> list[slice]:
+    """``n`` rows in ``parts`` slices of near-equal size, made of whole groups of ``group`` rows when possible."""
+    unit = group if parts <= n // group else 1  # a group kept whole shares its prompt pass (logprobs.py)
+    units, slices, start = n // unit, [], 0
+    for i in range(min(parts, units)):
+        stop = start + (units // parts + (i < units % parts)) * unit
+        slices.append(slice(start, stop))
+        start = stop
+    return slices
 
 
 def _logprobs(model, rollout, rows: slice, cfg, with_entropy=False):
+    G = rollout.num_generations
+    whole_groups = rows.start % G == 0 and (rows.stop - rows.start) % G == 0
     return completion_logprobs(model, rollout.input_ids[rows], rollout.attention_mask[rows],
                                rollout.completion_ids.shape[1], temperature=cfg.grpo.temperature,
-                               chunk_size=cfg.grpo.logprob_chunk_size, with_entropy=with_entropy)
+                               chunk_size=cfg.grpo.logprob_chunk_size, with_entropy=with_entropy,
+                               group_size=G if whole_groups else 1)
 
 
 def _spread(values):
@@ -45,9 +54,10 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
 
     # 1. Rollouts: G completions per prompt, the prompt prefilled once per group.
     prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system) for row in rows]
-    rollout = sample_groups(model, tokenizer, prompt_ids, num_generations=G,
-                            max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
-                            temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)
+    with merged_for_sampling(model):  # the same policy, one matmul per layer instead of three
+        rollout = sample_groups(model, tokenizer, prompt_ids, num_generations=G,
+                                max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
+                                temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)
     generated = time.perf_counter()
 
     # 2. Rewards: every dataset column travels with each of the G completions of its prompt.
@@ -68,11 +78,14 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     if g.mask_truncated_completions:
         mask = mask * (~rollout.truncated)[:, None]
     sequences, tokens = batch_counts(mask)
-    parts = _micro_batches(len(completions), cfg.train.gradient_accumulation_steps)
+    parts = _micro_batches(len(completions), cfg.train.gradient_accumulation_steps, G)
     # With no advantage anywhere and no KL term the loss is exactly zero: skip the passes, keep the update.
     learns = bool((advantages[mask.sum(1) > 0] != 0).any()) or (g.beta > 0 and tokens > 0)
 
+    # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is
+    # fixed, and outside training mode the KV cache that shares each prompt across its group is on.
     old = ref = None
+    model.eval()
     if learns and g.num_iterations > 1:
         with torch.no_grad():
             old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])

@@ -171,3 +171,80 @@ def test_completion_length_checked():
     ids, mask = batch()
     with pytest.raises(ValueError, match="completion_length"):
         completion_logprobs(model, ids, mask, P + T)
+
+
+def grouped_batch(G=3):
+    """2 prompts (the second left-padded by 2) x G completions each of T tokens, right-padded to varied lengths."""
+    g = torch.Generator().manual_seed(4)
+    prompts = torch.randint(1, VOCAB, (2, P), generator=g)
+    prompt_mask = torch.ones_like(prompts)
+    prompts[1, :2], prompt_mask[1, :2] = 0, 0
+    completions = torch.randint(1, VOCAB, (2 * G, T), generator=g)
+    completion_mask = torch.ones_like(completions)
+    for row, length in enumerate([T, 1, 2, T, 3, 2][:2 * G]):
+        completions[row, length:], completion_mask[row, length:] = 0, 0
+    ids = torch.cat([prompts.repeat_interleave(G, dim=0), completions], dim=1)
+    return ids, torch.cat([prompt_mask.repeat_interleave(G, dim=0), completion_mask], dim=1)
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama", "gpt2"])
+def test_shared_prompts_give_the_same_logprobs(arch):
+    if arch == "gpt2":
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
+                                           n_positions=64, bos_token_id=1, eos_token_id=1)).eval()
+    else:
+        model = tiny(arch)
+    ids, mask = grouped_batch()
+    with torch.no_grad():
+        each, each_ent = completion_logprobs(model, ids, mask, T, with_entropy=True)
+        shared, shared_ent = completion_logprobs(model, ids, mask, T, with_entropy=True, group_size=3)
+        # one-token completions take the prompt pass alone
+        one, _ = completion_logprobs(model, ids[:, :P + 1], mask[:, :P + 1], 1, group_size=3)
+    torch.testing.assert_close(shared, each, atol=1e-5, rtol=0)
+    torch.testing.assert_close(shared_ent, each_ent, atol=1e-5, rtol=0)
+    torch.testing.assert_close(one, each[:, :1], atol=1e-5, rtol=0)
+
+
+def test_shared_prompts_give_the_same_lora_gradients():
+    model = lora_model("all-linear")
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    ids, mask = grouped_batch()
+    weights = torch.randn(6, T, generator=torch.Generator().manual_seed(5)) * mask[:, P:]
+    grads = []
+    for group_size in (1, 3):
+        model.zero_grad()
+        logp, _ = completion_logprobs(model, ids, mask, T, chunk_size=5, group_size=group_size)
+        (logp * weights).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in lora.items()})
+    for n in lora:
+        assert grads[0][n].abs().sum() > 0, n
+        torch.testing.assert_close(grads[1][n], grads[0][n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_shared_prompts_refuse_rows_that_are_not_groups():
+    model = tiny("qwen2")
+    ids, mask = grouped_batch()
+    with torch.no_grad(), pytest.raises(ValueError, match="do not share"):
+        mixed = torch.tensor([0, 3, 1, 4, 2, 5])  # the two prompts' rows interleaved
+        completion_logprobs(model, ids[mixed], mask[mixed], T, group_size=3)
+    with torch.no_grad(), pytest.raises(ValueError, match="does not divide"):
+        completion_logprobs(model, ids, mask, T, group_size=4)
+
+
+def test_shared_prompts_fall_back_under_activation_checkpointing():
+    # in training mode a checkpointed model has no cache: every row runs whole, and the result is the same
+    model = lora_model("all-linear")
+    ids, mask = grouped_batch()
+    plain, _ = completion_logprobs(model, ids, mask, T)
+    model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    calls = []
+    backbone = model.base_model.model.model
+    handle = backbone.register_forward_pre_hook(lambda m, a, k: calls.append(k["input_ids"].shape), with_kwargs=True)
+    try:
+        grouped, _ = completion_logprobs(model, ids, mask, T, group_size=3)
+    finally:
+        handle.remove()
+    assert calls == [ids.shape]  # one whole pass, no prompt-only pass
+    torch.testing.assert_close(grouped, plain, atol=1e-5, rtol=0)
