@@ -6,6 +6,7 @@ trained on the spot, then loaded back through the same from_pretrained path a hu
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported, where this module is first
@@ -174,6 +175,45 @@ def test_reference_mode_is_the_base_model(tiny_dir):
     torch.testing.assert_close(_logits(model, tokenizer), policy_logits)
 
 
+@contextlib.contextmanager
+def _adapter_calls(model):
+    """A list that records every call of a LoRA A matrix while the context is open."""
+    calls = []
+    hooks = [m.register_forward_hook(lambda *a: calls.append(1))
+             for name, m in model.named_modules() if name.endswith("lora_A.default")]
+    try:
+        yield calls
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_merged_for_sampling_is_the_policy_and_leaves_the_base_untouched(tiny_dir):
+    from grpo_core.model import load_policy, merged_for_sampling, reference_mode
+
+    model, tokenizer = load_policy(tiny_dir, device="cpu")
+    _perturb_lora(model)
+    policy_logits = _logits(model, tokenizer)
+    with reference_mode(model):
+        base_logits = _logits(model, tokenizer)
+    weights = {n: (p, p.detach().clone()) for n, p in model.named_parameters() if "base_layer" in n}
+    assert weights
+    with _adapter_calls(model) as calls, merged_for_sampling(model):
+        merged_logits = _logits(model, tokenizer)
+    assert not calls  # the adapters' own matmuls did not run: the merged copies did their work
+    torch.testing.assert_close(merged_logits, policy_logits, rtol=1e-5, atol=1e-5)
+    # the very same base parameters are back, bit for bit, and the adapter is on again
+    for name, (param, saved) in weights.items():
+        assert dict(model.named_parameters())[name] is param and torch.equal(param, saved), name
+    torch.testing.assert_close(_logits(model, tokenizer), policy_logits)
+    with reference_mode(model):
+        torch.testing.assert_close(_logits(model, tokenizer), base_logits)
+    # too large for the budget: nothing is merged, and the result is the same
+    with _adapter_calls(model) as calls, merged_for_sampling(model, max_bytes=0):
+        torch.testing.assert_close(_logits(model, tokenizer), policy_logits)
+    assert calls
+
+
 def test_save_adapter_round_trip(tiny_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -228,6 +268,9 @@ def test_nf4_on_cpu_loads_trains_and_samples(tiny_dir):
     with reference_mode(model):
         ref = model(input_ids=ids, attention_mask=mask).logits
     assert not torch.allclose(ref, logits.detach(), atol=1e-3)
+
+    from grpo_core.model import _mergeable_lora_layers
+    assert _mergeable_lora_layers(model, 1 << 40) is None  # 4-bit weights are never merged for sampling
 
     prompts = [tokenizer("the quick").input_ids, tokenizer("what is 2 + 3 ?").input_ids]
     rollout = sample_groups(
