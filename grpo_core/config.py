@@ -127,7 +127,17 @@ class GrpoConfig:
     scale_rewards: Literal["group", "batch", "none"] = "group"
     num_iterations: int = _f(1, ge=1)
     mask_truncated_completions: bool = False
-    logprob_chunk_size: int = _f(1024, gt=0)
+    logprob_chunk_size: int | Literal["auto"] = _f("auto", gt=0)  # rows per output-head chunk (logprobs.py)
+
+    # logprob_chunk_size = "auto": as many rows as keep one chunk's float32 logits within this size
+    # (16,384 rows at a 4k vocabulary, 441 at Qwen2.5's 152k)
+    AUTO_CHUNK_BYTES: ClassVar[int] = 256 << 20
+
+    def logprob_chunk_rows(self, vocab_size: int) -> int:
+        """Rows given to the output head at once (logprobs.py), for a model with this vocabulary."""
+        if self.logprob_chunk_size == "auto":
+            return max(1, self.AUTO_CHUNK_BYTES // (4 * vocab_size))
+        return self.logprob_chunk_size
 
     def __post_init__(self) -> None:
         if self.min_completion_length > self.max_completion_length:

@@ -7,8 +7,9 @@ With a 150k vocabulary, B*T = 8*1024 rows of float32 logits are ~5 GB, more than
 2. keep only the T positions that predict completion tokens,
 3. apply the output head `chunk_size` rows at a time, in float32, and reduce each chunk at once to the
    log-prob of the chosen token (and the entropy): the chunk's logits die with the chunk,
-4. under autograd wrap each chunk in activation checkpointing, so the backward recomputes one chunk's
-   logits at a time instead of keeping all of them alive for the whole backward.
+4. under autograd, when there is more than one chunk, wrap each in activation checkpointing, so the
+   backward recomputes one chunk's logits at a time instead of keeping all of them alive for the whole
+   backward (with a single chunk the peak is the same either way, and the recomputation is skipped).
 
 When the rows come in groups that share a prompt (GRPO's G completions of one prompt), ``group_size`` runs
 each prompt through the backbone once and the G completions on copies of its KV cache, as sampling does:
@@ -138,8 +139,9 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     def run(h, y):
         return _chunk_logprobs(head, softcap, temperature, with_entropy, h, y)
 
-    # checkpoint only pays when there is a backward to save memory for
+    # checkpoint only pays when there is a backward to save memory for, and more than one chunk to save it on
     grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))
+    grad = grad and B * T > chunk_size
     logps, ents = [], []
     for start in range(0, B * T, chunk_size):
         h, y = hidden[start:start + chunk_size], targets[start:start + chunk_size]

@@ -229,7 +229,7 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     # bitsandbytes dequantizes a whole NF4 weight to the compute dtype for each matmul of many tokens
     dequant = max(i * o for i, o, _ in arch.linears().values()) * db if nf4 else 0
     per_layer = layer_saved_bytes_per_token(arch, targets, lora.r, lora.dropout, db, L)
-    chunk = min(g.logprob_chunk_size, M * T)
+    chunk = min(g.logprob_chunk_rows(V), M * T)
     adam = (2 + 8 / 256) if t.optimizer == "paged_adamw_8bit" else 8  # 8-bit: 2 uint8 states + fp32 absmax/256
     # one layer's no-grad forward at its peak (gate_proj's adapter), per token: embedding output, residual,
     # layer input, normed input (4H) and SiLU output + peft's clone of the base result (2I) in the compute
@@ -281,6 +281,7 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     total = sum(x.bytes for x in terms if x.phase in ("resident", "margin")) + work[peak_phase]
     assumptions = {"prompt_length": P, "completion_length": T, "rows_per_step": N, "rows_per_micro_batch": M,
                    "compute_dtype_bytes": db, "gradient_checkpointing": checkpointing,
+                   "logprob_chunk_rows": g.logprob_chunk_rows(V),
                    "quantization": cfg.model.quantization, "device": "CUDA GPU",
                    "params": arch.param_count(), "lora_params": n_lora}
     plan = Plan(cfg.model.name, arch, assumptions, terms, peak_phase, total)
@@ -301,8 +302,8 @@ def _remedies(cfg: Config, plan: Plan) -> list[str]:
             out += [f"train.gradient_accumulation_steps={k}" for k in steps]  # down to one row per micro-batch
         if not plan.assumptions["gradient_checkpointing"]:
             out.append("model.gradient_checkpointing=true")
-        if g.logprob_chunk_size > 256:
-            out.append(f"grpo.logprob_chunk_size={g.logprob_chunk_size // 4}")
+        if plan.assumptions["logprob_chunk_rows"] > 256:
+            out.append(f"grpo.logprob_chunk_size={plan.assumptions['logprob_chunk_rows'] // 4}")
     out += [f"grpo.num_generations={max(2, g.num_generations // 2)}",
             f"grpo.max_completion_length={max(1, g.max_completion_length // 2)}"]
     if g.prompts_per_step > 1:

@@ -35,7 +35,8 @@ def _logprobs(model, rollout, rows: slice, cfg, with_entropy=False):
     whole_groups = rows.start % G == 0 and (rows.stop - rows.start) % G == 0
     return completion_logprobs(model, rollout.input_ids[rows], rollout.attention_mask[rows],
                                rollout.completion_ids.shape[1], temperature=cfg.grpo.temperature,
-                               chunk_size=cfg.grpo.logprob_chunk_size, with_entropy=with_entropy,
+                               chunk_size=cfg.grpo.logprob_chunk_rows(model.config.vocab_size),
+                               with_entropy=with_entropy,
                                group_size=G if whole_groups else 1)
 
 

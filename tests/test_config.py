@@ -105,7 +105,10 @@ def test_dataclass_defaults():
     assert (g.temperature, g.top_p, g.top_k, g.loss, g.beta, g.epsilon) == (1.0, 1.0, 0, "dapo", 0.0, 0.2)
     assert g.epsilon_high == 0.2  # None resolves to epsilon
     assert (g.scale_rewards, g.num_iterations, g.mask_truncated_completions, g.logprob_chunk_size) == (
-        "group", 1, False, 1024)
+        "group", 1, False, "auto")
+    # "auto" chunks keep one chunk's float32 logits within 256 MiB; an int is taken as it is
+    assert (g.logprob_chunk_rows(4096), g.logprob_chunk_rows(151_936), g.logprob_chunk_rows(10**9)) == (16384, 441, 1)
+    assert GrpoConfig(logprob_chunk_size=64).logprob_chunk_rows(151_936) == 64
     t = TrainConfig()
     assert (t.steps, t.learning_rate, t.lr_scheduler, t.warmup_steps, t.gradient_accumulation_steps) == (
         200, 1e-5, "cosine", 0, 1)

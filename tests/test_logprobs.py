@@ -165,6 +165,15 @@ def test_output_head_never_sees_more_than_chunk_size_rows():
     assert len(rows) == 2 * n_forward
     assert max(rows) <= 5 and all(s[0] <= 5 and len(s) == 2 for s in shapes)
 
+    # one chunk holds every row: checkpointing would save nothing, so the backward recomputes nothing
+    rows.clear()
+    hook = head.register_forward_hook(record)
+    model.zero_grad()
+    completion_logprobs(model, ids, mask, T, chunk_size=12)[0].sum().backward()
+    hook.remove()
+    assert rows == [12]
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
+
 
 def test_completion_length_checked():
     model = tiny("qwen2")
