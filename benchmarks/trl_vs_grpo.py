@@ -29,10 +29,10 @@ forward and backward, clipping, optimizer step). The figure reported is the medi
     pip install trl            # benchmark-only; never a dependency of the project
     python benchmarks/trl_vs_grpo.py [--steps 6] [--repeats 1] [--threads N] [--breakdown] [--json]
 
-Runs offline (HF_HUB_OFFLINE=1). Both sides run with OMP_WAIT_POLICY=PASSIVE unless
-`--omp-wait-policy inherit`: with OpenMP's default spin-waiting, other work on the machine makes step
-times swing from 2 s to 100 s. Load on the machine still skews timings: the report includes `uptime`,
-and `--breakdown` adds process CPU time, which load moves much less.
+Runs offline (HF_HUB_OFFLINE=1). Each side runs as its users would run it: the shell's OpenMP settings
+and each trainer's own thread choices (`--threads N` and `--omp-wait-policy P` fix them for both instead).
+Other work on the machine still skews timings: the report includes `uptime` before each run, ours logs its
+thread count per step, and `--breakdown` adds process CPU time, which load moves much less.
 """
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ class _Phases:
 def trl_worker(args) -> None:
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -275,6 +276,8 @@ options = {{ max = {length_max} }}
 # With --breakdown, ours runs through the same CLI entry point with timers wrapped around the step's calls.
 OURS_BREAKDOWN_RUNNER = r"""
 import json, sys, time, atexit
+from grpo_core.cli import apply_openmp_defaults
+apply_openmp_defaults()  # as `grpo train` does, before torch loads
 import torch
 import grpo_core.step as step
 import grpo_core.trainer as trainer
@@ -326,7 +329,8 @@ def run_ours(work: Path, env: dict, args, tag: str) -> dict:
     result = {"step_seconds": [r["step_seconds"] for r in records],
               "generation_seconds": [r["generation_seconds"] for r in records],
               "scoring_seconds": [r["scoring_seconds"] for r in records],
-              "completion_length_mean": [r["completion_length/mean"] for r in records]}
+              "completion_length_mean": [r["completion_length/mean"] for r in records],
+              "cpu_threads": [r.get("cpu_threads") for r in records]}
     if args.breakdown:
         result["phases"] = json.loads(phases_file.read_text())
     return result
@@ -336,7 +340,7 @@ def run_trl(work: Path, env: dict, args, tag: str) -> dict:
     result_file = work / f"trl-result-{tag}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_trl-worker", "--model-dir", str(work / "model"),
            "--data", str(work / "prompts.jsonl"), "--out", str(work / f"trl-run-{tag}"), "--result", str(result_file),
-           "--steps", str(args.steps), "--lr", str(args.lr), "--threads", str(args.threads)]
+           "--steps", str(args.steps), "--lr", str(args.lr)] + (["--threads", str(args.threads)] if args.threads else [])
     if args.breakdown:
         cmd.append("--breakdown")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -382,13 +386,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per run (median over 2..N)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each, alternating ours and TRL")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads in both")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in both, fixed (OMP_NUM_THREADS); default: each trainer's own choice "
+                             "(TRL: torch's default, one per core; grpo: one per core, fewer while other processes "
+                             "keep cores busy)")
     parser.add_argument("--vocab", type=int, default=4096, help="vocabulary size of the random model")
     parser.add_argument("--lr", type=float, default=1e-5)
-    parser.add_argument("--omp-wait-policy", default="PASSIVE",
-                        help="OMP_WAIT_POLICY for both (default PASSIVE: OpenMP threads sleep instead of spinning, "
-                             "so a machine shared with other work does not make a step 5x slower at random); "
-                             "'inherit' keeps this shell's setting")
+    parser.add_argument("--omp-wait-policy", default="inherit",
+                        help="OMP_WAIT_POLICY for both, e.g. PASSIVE; default 'inherit': this shell's setting, so each "
+                             "trainer runs with its own defaults (grpo sets a short OpenMP spin when none is given)")
     parser.add_argument("--only", choices=("ours", "trl"), help="run one side only")
     parser.add_argument("--breakdown", action="store_true", help="also time the phases of each step")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -411,8 +417,10 @@ def main() -> None:
             sys.exit("TRL is not installed: pip install trl (a benchmark-only extra)")
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(args.threads), GRPO_PLUGINS="grpo-format",
+               TOKENIZERS_PARALLELISM="false", GRPO_PLUGINS="grpo-format",
                TRANSFORMERS_VERBOSITY="error", PYTHONWARNINGS="ignore")
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     if args.omp_wait_policy != "inherit":
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy
     with tempfile.TemporaryDirectory(prefix="trl_vs_grpo-") as tmp:
@@ -452,7 +460,8 @@ def main() -> None:
         return
 
     v = report["versions"]
-    print(f"{report['date']}  {report['machine']['platform']}  {os.cpu_count()} cores, {args.threads} torch threads")
+    threads = f"{args.threads} torch threads in both" if args.threads else "threads: each trainer's own choice"
+    print(f"{report['date']}  {report['machine']['platform']}  {os.cpu_count()} cores, {threads}")
     print(f"torch {v['torch']}, transformers {v['transformers']}, trl {v['trl']}, peft {v['peft']}; "
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}")
     print(f"work per step: 4 prompts x 8 completions x 48 tokens, LoRA r=16 all-linear, beta=0.04, float32, "
@@ -463,8 +472,9 @@ def main() -> None:
         for i, r in enumerate(rs):
             steps = " ".join(f"{s:.2f}" for s in r["step_seconds"])
             length = statistics.fmean(r["completion_length_mean"]) if r.get("completion_length_mean") else float("nan")
+            used = sorted({t for t in r.get("cpu_threads", []) if t is not None})
             print(f"{side:<10} {r['median_step_seconds']:>24.3f}  run {i + 1}: [{steps}]  "
-                  f"mean completion length {length:.1f}")
+                  f"mean completion length {length:.1f}" + (f"  threads {used}" if used else ""))
     if "ratio_ours_over_trl" in report:
         print(f"\nmedian step: ours {medians['ours']:.3f} s, TRL {medians['trl']:.3f} s; "
               f"ratio ours / TRL = {report['ratio_ours_over_trl']:.3f}")

@@ -118,11 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def apply_openmp_defaults() -> None:
+    """OpenMP threads spin before they sleep. libgomp's default spin is long enough that beside another busy
+    process a CPU step took 42 s instead of 1.6 s (BENCHMARKS.md); a short spin keeps the idle-machine
+    speed. Takes effect only before torch is imported. The thread count itself follows the free cores
+    during training (cpu_threads.py)."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+
 def main(argv=None) -> int:
-    # OpenMP threads that spin while waiting turn a shared or busy CPU into a crawl (a tiny-model step went
-    # from 3.5 s to 15 s under load on 2 cores); sleeping costs little when the machine is idle. Must be set
-    # before torch is imported, which no subcommand has done yet.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    apply_openmp_defaults()  # no subcommand has imported torch yet
     args = build_parser().parse_args(argv)
     return rewards_cli.run(args.handler, args)
 

@@ -19,7 +19,7 @@ import torch
 from grpo_rewards import RewardMix, plugins
 from grpo_rewards.errors import UserError
 
-from . import checkpoint
+from . import checkpoint, cpu_threads
 from .config import Config, config_to_toml, resolve_model_path
 from .data import PromptStream, load_rows
 from .evaluate import evaluate
@@ -132,8 +132,11 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
         scheduler = build_scheduler(optimizer, cfg, cfg.train.steps * cfg.grpo.num_iterations)
         generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
         stream = PromptStream(train_rows, cfg.train.seed)
+        governor = cpu_threads.governor_for(device)  # CPU only: threads follow the cores left free
 
         def run_eval(label):
+            if governor is not None:
+                governor.update()
             with tqdm(total=len(eval_rows), desc=f"eval ({label})", disable=not progress, leave=False) as bar:
                 return evaluate(model, tokenizer, eval_rows, prompt_column=cfg.data.prompt, system=cfg.data.system,
                                 mix=mix, max_new_tokens=cfg.eval.max_completion_length, progress=bar)
@@ -161,8 +164,11 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
         try:
             with StopRequest() as stop:
                 for step in range(first_step, cfg.train.steps + 1):
+                    threads = governor.update() if governor is not None else None
                     record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
                                                 stream.take(cfg.grpo.prompts_per_step), cfg, generator, params)
+                    if threads is not None:
+                        record["cpu_threads"] = threads
                     extra["train_seconds"] += record["step_seconds"]
                     metrics.write({"step": step, **record})
                     for sample in samples:

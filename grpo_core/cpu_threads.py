@@ -1,0 +1,79 @@
+"""CPU runs: as many torch threads as the rest of the machine leaves cores free.
+
+PyTorch's OpenMP threads meet at the end of every parallel op, and spin for a while before they sleep.
+On an idle machine that keeps small ops fast. Beside another busy process it is a trap: a thread the OS
+has set aside holds up its teammates at every op, and a spinning teammate keeps the core the other
+process needs. Measured on 2 cores (BENCHMARKS.md): the benchmark step takes 0.63-0.73 s on the idle
+machine with 2 threads, 2.6-3.2 s with 2 threads beside one busy core, and 1.1 s with one thread there.
+Sleeping at once (OMP_WAIT_POLICY=PASSIVE) avoids the trap but made every idle-machine step 1.05 s.
+
+So between steps, the trainer asks how much CPU other processes used since it last asked (the machine's
+busy time from /proc/stat minus this process's own CPU time) and runs with the cores they left, at least
+one thread and at most what torch started with. Linux only; off Linux, on a GPU, inside a container that
+sees more CPUs than it may use, or with OMP_NUM_THREADS set by the user, the thread count is left alone.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (all cores), or None where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def threads_for(cores: int, max_threads: int, others: float) -> int:
+    """Threads to run when other processes keep ``others`` cores busy: a core counts as free from half."""
+    return max(1, min(max_threads, int(cores - others + 0.5)))
+
+
+class ThreadGovernor:
+    """Measures the CPU other processes used between calls of ``update`` and sets torch's thread count."""
+
+    def __init__(self, max_threads: int, cores: int, busy=machine_busy_seconds, own=time.process_time,
+                 clock=time.monotonic, set_threads=None):
+        import torch
+
+        self.max_threads, self.cores = max_threads, cores
+        self._busy, self._own, self._clock = busy, own, clock
+        self._set_threads = set_threads or torch.set_num_threads
+        self.threads = max_threads
+        self._last = self._sample()
+
+    def _sample(self):
+        return self._clock(), self._busy(), self._own()
+
+    def update(self) -> int:
+        """Re-decide from what happened since the last call; returns the thread count now in force."""
+        now = self._sample()
+        (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+        self._last = now
+        if busy0 is None or busy1 is None or t1 - t0 < 0.05:  # too short to measure at 100 ticks a second
+            return self.threads
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
+        threads = threads_for(self.cores, self.max_threads, others)
+        if threads != self.threads:
+            self._set_threads(threads)
+            self.threads = threads
+        return self.threads
+
+
+def governor_for(device) -> ThreadGovernor | None:
+    """A governor for a run on ``device``, or None where adapting does not apply (see the module docstring)."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores != os.cpu_count() or machine_busy_seconds() is None:  # /proc/stat would count CPUs we cannot use
+        return None
+    return ThreadGovernor(torch.get_num_threads(), cores)
