@@ -92,7 +92,8 @@ def _next_tokens(
         logits = logits.index_fill(-1, ban, float("-inf"))
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits / temperature
+    if temperature != 1.0:
+        logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
