@@ -39,9 +39,14 @@ def run_commit(commit: str, repeats: int, steps: int) -> dict:
                        check=True, capture_output=True)
         try:
             env = dict(os.environ, **FIXED_ENV, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "rewards")]))
+            # run from inside the worktree: `python -m` puts the working directory first on sys.path
+            where = subprocess.run([sys.executable, "-c", "import grpo_core; print(grpo_core.__file__)"], env=env,
+                                   cwd=tree, capture_output=True, text=True).stdout.strip()
+            if not where.startswith(str(tree)):
+                sys.exit(f"{commit}: grpo_core would be imported from {where}, not from the worktree")
             proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trl_vs_grpo.py"), "--only", "ours",
                                    "--repeats", str(repeats), "--steps", str(steps), "--json"],
-                                  env=env, capture_output=True, text=True)
+                                  env=env, cwd=tree, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"{commit}: benchmark failed:\n{proc.stderr[-3000:]}")
             report = json.loads(proc.stdout)
