@@ -119,10 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def apply_openmp_defaults() -> None:
-    """OpenMP threads spin before they sleep. libgomp's default spin is long enough that beside another busy
-    process a CPU step took 42 s instead of 1.6 s (BENCHMARKS.md); a short spin keeps the idle-machine
-    speed. Takes effect only before torch is imported. The thread count itself follows the free cores
-    during training (cpu_threads.py)."""
+    """OpenMP threads spin before they sleep: a long spin (libgomp's default) lets our threads keep a core
+    that another busy process needs, sleeping at once (PASSIVE) slows every small op on an idle machine.
+    A short spin, and threads that follow the free cores during training (cpu_threads.py), do well on
+    both (BENCHMARKS.md). Takes effect only before torch is imported."""
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 

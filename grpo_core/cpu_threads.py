@@ -3,11 +3,12 @@
 PyTorch's OpenMP threads meet at the end of every parallel op, and spin for a while before they sleep.
 On an idle machine that keeps small ops fast. Beside another busy process it is a trap: a thread the OS
 has set aside holds up its teammates at every op, and a spinning teammate keeps the core the other
-process needs. Measured on 2 cores (BENCHMARKS.md): the benchmark step takes 0.63-0.73 s on the idle
-machine with 2 threads, 2.6-3.2 s with 2 threads beside one busy core, and 1.1 s with one thread there.
-Sleeping at once (OMP_WAIT_POLICY=PASSIVE) avoids the trap but made every idle-machine step 1.05 s.
+process needs. Measured on 2 cores (benchmarks/contention.py, BENCHMARKS.md): with 2 threads and
+libgomp's default spin, the benchmark step took 1.9 s beside one busy core against 0.58 s idle; one
+thread took 0.98 s there. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) avoids the trap but made the idle
+step 0.82 s.
 
-So between steps, the trainer asks how much CPU other processes used since it last asked (the machine's
+So between steps, the trainer asks how much CPU other processes used over the last second or more (the machine's
 busy time from /proc/stat minus this process's own CPU time) and runs with the cores they left, at least
 one thread and at most what torch started with. Linux only; off Linux, on a GPU, inside a container that
 sees more CPUs than it may use, or with OMP_NUM_THREADS set by the user, the thread count is left alone.
@@ -52,12 +53,18 @@ class ThreadGovernor:
     def _sample(self):
         return self._clock(), self._busy(), self._own()
 
+    # /proc/stat counts in ticks (100 a second) and our own CPU time is exact: over a short window the
+    # difference is noise, so decide on at least a second of history (a call in between just returns)
+    MIN_WINDOW_SECONDS = 1.0
+
     def update(self) -> int:
-        """Re-decide from what happened since the last call; returns the thread count now in force."""
+        """Re-decide from what happened since the last decision; returns the thread count now in force."""
         now = self._sample()
         (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+        if t1 - t0 < self.MIN_WINDOW_SECONDS:
+            return self.threads
         self._last = now
-        if busy0 is None or busy1 is None or t1 - t0 < 0.05:  # too short to measure at 100 ticks a second
+        if busy0 is None or busy1 is None:
             return self.threads
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
         threads = threads_for(self.cores, self.max_threads, others)

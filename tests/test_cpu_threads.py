@@ -40,8 +40,10 @@ def test_governor_gives_way_to_other_processes_and_takes_the_cores_back():
     assert gov.update() == 1 and m.set_calls == [1]         # unchanged: torch is not called again
     m.advance(1.0, own_cores=1.0, other_cores=0.1)          # it is gone
     assert gov.update() == 2 and m.set_calls == [1, 2]
-    m.advance(0.01, own_cores=0.0, other_cores=2.0)         # too short an interval to judge: keep
+    m.advance(0.3, own_cores=0.0, other_cores=2.0)          # under a second: no decision yet
     assert gov.update() == 2
+    m.advance(0.8, own_cores=2.0, other_cores=0.0)          # 1.1 s in all: 0.6 of a core was others'
+    assert gov.update() == 1
 
 
 def test_governor_without_proc_stat_changes_nothing():
