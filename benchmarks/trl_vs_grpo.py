@@ -26,7 +26,7 @@ forward and backward, clipping, optimizer step). The figure reported is the medi
 2..N (step 1 is warm-up). `--breakdown` also times the phases of each step in both trainers
 (wrappers around their generation, reward, log-prob, backward and optimizer calls).
 
-    pip install trl            # benchmark-only; never a dependency of the project
+    pip install -e ".[bench]"   # TRL: benchmark-only; never a dependency of the project
     python benchmarks/trl_vs_grpo.py [--steps 6] [--repeats 1] [--threads N] [--breakdown] [--json]
 
 Runs offline (HF_HUB_OFFLINE=1). Each side runs as its users would run it: the shell's OpenMP settings
@@ -414,7 +414,7 @@ def main() -> None:
         try:
             import trl  # noqa: F401
         except ImportError:
-            sys.exit("TRL is not installed: pip install trl (a benchmark-only extra)")
+            sys.exit("TRL is not installed: pip install -e \".[bench]\" (a benchmark-only extra)")
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", GRPO_PLUGINS="grpo-format",

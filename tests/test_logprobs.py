@@ -246,7 +246,9 @@ def test_shared_prompts_fall_back_under_activation_checkpointing():
     model = lora_model("all-linear")
     ids, mask = grouped_batch()
     plain, _ = completion_logprobs(model, ids, mask, T)
-    model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    from grpo_core.model import _enable_checkpointing
+
+    _enable_checkpointing(model.base_model.model)
     model.train()
     calls = []
     backbone = model.base_model.model.model
