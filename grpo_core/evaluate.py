@@ -46,20 +46,15 @@ def evaluate_config(cfg, adapter_path: str | None, progress: bool = True) -> dic
     from grpo_rewards import RewardMix, plugins
     from tqdm.auto import tqdm
 
-    from .config import resolve_model_path
     from .data import load_rows
-    from .model import load_policy
+    from .model import load_from_config
 
     registry = plugins.registry()
     with RewardMix.from_config(cfg.rewards, registry=registry) as mix:
         rows = load_rows(cfg.data, cfg.data.eval_split, seed=cfg.data.eval_seed, count=cfg.data.eval_limit,
                          registry=registry)[:cfg.data.eval_limit]
         mix.start()
-        m = cfg.model
-        model, tokenizer = load_policy(resolve_model_path(m.name), quantization=m.quantization, dtype=m.dtype,
-                                       lora_r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
-                                       target_modules=cfg.lora.target_modules, gradient_checkpointing=False,
-                                       adapter_path=adapter_path, trainable=False)
+        model, tokenizer = load_from_config(cfg, adapter_path=adapter_path, trainable=False)
         with tqdm(total=len(rows), desc="eval", disable=not progress, leave=False) as bar:
             return evaluate(model, tokenizer, rows, prompt_column=cfg.data.prompt, system=cfg.data.system, mix=mix,
                             max_new_tokens=cfg.eval.max_completion_length, progress=bar)

@@ -169,6 +169,17 @@ def load_policy(
     return policy, tokenizer
 
 
+def load_from_config(cfg, *, adapter_path: str | None = None, trainable: bool = True):
+    """``load_policy`` with a run config's [model] and [lora] settings; ``(peft_model, tokenizer)``."""
+    from .config import resolve_model_path
+
+    m, lora = cfg.model, cfg.lora
+    return load_policy(resolve_model_path(m.name), quantization=m.quantization, dtype=m.dtype, lora_r=lora.r,
+                       lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+                       gradient_checkpointing=m.gradient_checkpointing if trainable else False,
+                       adapter_path=adapter_path, trainable=trainable)
+
+
 def _keep_4bit_weights_trainable(model) -> None:
     """Stop bitsandbytes from repacking 4-bit weights for CPU inference.
 

@@ -20,16 +20,18 @@ from grpo_rewards import RewardMix, plugins
 from grpo_rewards.errors import UserError
 
 from . import checkpoint, cpu_threads
-from .config import Config, config_to_toml, resolve_model_path
+from .config import Config, config_to_toml
 from .data import PromptStream, load_rows
 from .evaluate import evaluate
-from .model import load_policy, save_adapter, trainable_parameter_count
+from .model import load_from_config, save_adapter, trainable_parameter_count
 from .runlog import JsonlLog, plot_rewards
 from .step import grpo_step
 
 
 class Interrupted(UserError):
     """Ctrl-C (or SIGTERM) during training: the step in flight finished, a checkpoint was saved."""
+
+    exit_status = 130  # the shell's status for a run stopped by Ctrl-C
 
 
 class StopRequest:
@@ -117,16 +119,11 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
     torch.manual_seed(cfg.train.seed)
     with mix:
         mix.start()  # fork reward workers before the model (and any GPU context) exists
-        m = cfg.model
-        model, tokenizer = load_policy(
-            resolve_model_path(m.name), quantization=m.quantization, dtype=m.dtype, lora_r=cfg.lora.r,
-            lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
-            gradient_checkpointing=m.gradient_checkpointing,
-            adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
+        model, tokenizer = load_from_config(cfg, adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
         device = next(model.parameters()).device
         params = [p for p in model.parameters() if p.requires_grad]
         trainable, total = trainable_parameter_count(model)
-        print(f"grpo: {m.name} on {device}: {trainable:,} trainable of {total:,} parameters; "
+        print(f"grpo: {cfg.model.name} on {device}: {trainable:,} trainable of {total:,} parameters; "
               f"run directory {run_dir}", file=sys.stderr)
         optimizer = build_optimizer(model, cfg, params)
         scheduler = build_scheduler(optimizer, cfg, cfg.train.steps * cfg.grpo.num_iterations)

@@ -4,6 +4,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A fixed thread count: results that must match bit for bit (an exact resume) need the same reduction order,
+# which a thread count that follows the machine's load (grpo_core/cpu_threads.py) would not promise.
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 import sys
 

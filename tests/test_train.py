@@ -8,7 +8,7 @@ import pytest
 from engine_fixtures import config_text, make_tiny_model, write_dataset
 from sdk_fixtures import run_cli
 
-TIMING_KEYS = {"tokens_per_second", "step_seconds", "generation_seconds", "scoring_seconds"}
+TIMING_KEYS = {"tokens_per_second", "step_seconds", "generation_seconds", "scoring_seconds", "cpu_threads"}
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,16 @@ def test_crash_during_save_keeps_previous_checkpoint(tiny, tmp_path, monkeypatch
     assert latest.endswith("step-000001")
     assert checkpoint.load_state(latest)["step"] == 1
     assert (tmp_path / "run" / "checkpoints" / "step-000001" / "adapter" / "adapter_config.json").exists()
+
+
+def test_an_interrupted_run_exits_130_with_one_line(capsys):
+    from grpo_rewards.cli import run
+
+    from grpo_core.trainer import Interrupted
+
+    def handler(args):
+        raise Interrupted("stopped after step 2; checkpoint saved in runs/x/checkpoints; continue with --resume")
+
+    assert run(handler, None) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "continue with --resume" in err

@@ -208,12 +208,12 @@ def _run_score(args) -> None:
 
 
 def run(handler, args) -> int:
-    """Run a subcommand: a UserError becomes one line on stderr and exit status 2."""
+    """Run a subcommand: a UserError becomes one line on stderr and its exit status (2 unless it says)."""
     try:
         handler(args)
     except UserError as exc:
         print(f"grpo: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         print("grpo: interrupted", file=sys.stderr)
         return 130
