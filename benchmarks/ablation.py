@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worktree import ROOT, checkout  # noqa: E402
+
 COMMITS = [
     ("a1960c2", "before: multinomial sampling, whole-sequence log-prob passes"),
     ("7128858", "+ sampling by inverse CDF"),
@@ -33,25 +33,13 @@ FIXED_ENV = {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUN
 
 
 def run_commit(commit: str, repeats: int, steps: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
-        tree = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
-                       check=True, capture_output=True)
-        try:
-            env = dict(os.environ, **FIXED_ENV, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "rewards")]))
-            # run from inside the worktree: `python -m` puts the working directory first on sys.path
-            where = subprocess.run([sys.executable, "-c", "import grpo_core; print(grpo_core.__file__)"], env=env,
-                                   cwd=tree, capture_output=True, text=True).stdout.strip()
-            if not where.startswith(str(tree)):
-                sys.exit(f"{commit}: grpo_core would be imported from {where}, not from the worktree")
-            proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trl_vs_grpo.py"), "--only", "ours",
-                                   "--repeats", str(repeats), "--steps", str(steps), "--json"],
-                                  env=env, cwd=tree, capture_output=True, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"{commit}: benchmark failed:\n{proc.stderr[-3000:]}")
-            report = json.loads(proc.stdout)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    with checkout(commit, **FIXED_ENV) as (tree, env):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trl_vs_grpo.py"), "--only", "ours",
+                               "--repeats", str(repeats), "--steps", str(steps), "--json"],
+                              env=env, cwd=tree, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{commit}: benchmark failed:\n{proc.stderr[-3000:]}")
+    report = json.loads(proc.stdout)
     medians = [r["median_step_seconds"] for r in report["runs"]["ours"]]
     generation = [statistics.median(r["generation_seconds"][1:]) for r in report["runs"]["ours"]]
     return {"median_step_seconds": statistics.median(medians), "runs": medians,

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worktree import checkout  # noqa: E402
 
 
-def train(tree: Path, seed: int, out: Path) -> tuple[list[float], dict]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join([str(tree), str(tree / "rewards")]))
+def train(tree: Path, env: dict, seed: int, out: Path) -> tuple[list[float], dict]:
     cmd = [sys.executable, "-m", "grpo_core.cli", "train", "--no-progress", "--set", f"train.seed={seed}",
            "--set", f"train.output_dir={out}"]
     proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
@@ -44,14 +43,8 @@ def main() -> None:
     results: dict[str, list[tuple[list[float], dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="reward-curve-") as tmp:
         for ref in (args.before, args.after):
-            tree = Path(tmp) / ref
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
-                           check=True, capture_output=True)
-            try:
-                results[ref] = [train(tree, seed, Path(tmp) / f"run-{ref}-{seed}") for seed in args.seeds]
-            finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                               capture_output=True)
+            with checkout(ref, HF_HUB_OFFLINE="1") as (tree, env):
+                results[ref] = [train(tree, env, seed, Path(tmp) / f"run-{ref}-{seed}") for seed in args.seeds]
 
     steps = len(results[args.before][0][0])
     windows = [(s, min(s + args.window, steps)) for s in range(0, steps, args.window)]

@@ -40,6 +40,10 @@ def threads_for(cores: int, max_threads: int, others: float) -> int:
 class ThreadGovernor:
     """Measures the CPU other processes used between calls of ``update`` and sets torch's thread count."""
 
+    # /proc/stat counts in ticks (100 a second) and our own CPU time is exact: over a short window the
+    # difference is noise, so decide on at least a second of history (a call in between just returns)
+    MIN_WINDOW_SECONDS = 1.0
+
     def __init__(self, max_threads: int, cores: int, busy=machine_busy_seconds, own=time.process_time,
                  clock=time.monotonic, set_threads=None):
         import torch
@@ -52,10 +56,6 @@ class ThreadGovernor:
 
     def _sample(self):
         return self._clock(), self._busy(), self._own()
-
-    # /proc/stat counts in ticks (100 a second) and our own CPU time is exact: over a short window the
-    # difference is noise, so decide on at least a second of history (a call in between just returns)
-    MIN_WINDOW_SECONDS = 1.0
 
     def update(self) -> int:
         """Re-decide from what happened since the last decision; returns the thread count now in force."""

@@ -14,22 +14,22 @@ def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: 
              max_new_tokens: int, batch_size: int = 64, progress=None) -> dict:
     first = mix.names[0]
     scores = {name: [] for name in mix.names}
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        ids = [encode_prompt(tokenizer, row[prompt_column], system) for row in batch]
-        with merged_for_sampling(model):
+    with merged_for_sampling(model):  # the weights do not change during evaluation: merge once
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            ids = [encode_prompt(tokenizer, row[prompt_column], system) for row in batch]
             rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
                                     temperature=0.0)
-        completions = rollout.decode(tokenizer)
-        columns = {k: [row.get(k) for row in batch] for k in batch[0] if k != prompt_column}
-        result = mix.score(completions, prompts=[row[prompt_column] for row in batch],
-                           completion_ids=[r[:n] for r, n in zip(rollout.completion_ids.tolist(),
-                                                                 rollout.completion_lengths.tolist())],
-                           truncated=rollout.truncated.tolist(), **columns)
-        for name in mix.names:
-            scores[name].extend(result.rewards[name])
-        if progress is not None:
-            progress.update(len(batch))
+            completions = rollout.decode(tokenizer)
+            columns = {k: [row.get(k) for row in batch] for k in batch[0] if k != prompt_column}
+            result = mix.score(completions, prompts=[row[prompt_column] for row in batch],
+                               completion_ids=[r[:n] for r, n in zip(rollout.completion_ids.tolist(),
+                                                                     rollout.completion_lengths.tolist())],
+                               truncated=rollout.truncated.tolist(), **columns)
+            for name in mix.names:
+                scores[name].extend(result.rewards[name])
+            if progress is not None:
+                progress.update(len(batch))
     n = len(rows)
     correct = sum(1 for s in scores[first] if s is not None and s >= 0.5)
     return {"accuracy": correct / n if n else 0.0, "samples": n,

@@ -37,12 +37,7 @@ def make_tiny_model(path: Path, *, hidden: int = 32, layers: int = 2, seed: int 
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=256, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_random(AutoModelForCausalLM, config, tokenizer, path, seed)
 
 
 def write_dataset(path: Path, n: int = 16) -> Path:
@@ -84,8 +79,15 @@ def make_tiny_reward_model(path: Path, seed: int = 0) -> Path:
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, num_labels=1,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return _save_random(AutoModelForSequenceClassification, config, tokenizer, path, seed)
+
+
+def _save_random(auto_class, config, tokenizer, path: Path, seed: int) -> Path:
+    """Random weights for ``config`` (seeded), saved with ``tokenizer`` to ``path``."""
+    import torch
+
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(config)
+    model = auto_class.from_config(config)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -16,6 +16,9 @@ def tiny(arch):
     torch.manual_seed(0)
     if arch == "qwen2":
         return Qwen2ForCausalLM(Qwen2Config(**TINY)).eval()
+    if arch == "gpt2":  # absolute position embeddings, where RoPE models are shift-invariant
+        return GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
+                                          n_positions=64, bos_token_id=1, eos_token_id=1)).eval()
     return LlamaForCausalLM(LlamaConfig(**TINY)).eval()
 
 
@@ -81,12 +84,7 @@ def test_no_entropy_by_default():
 def test_left_padding_invariance(arch):
     # gpt2 has absolute position embeddings: without position ids derived from the mask the padded
     # row would see shifted positions and different log-probs (RoPE models are shift-invariant anyway)
-    if arch == "gpt2":
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
-                                           n_positions=64, bos_token_id=1, eos_token_id=1)).eval()
-    else:
-        model = tiny(arch)
+    model = tiny(arch)
     seq = torch.randint(1, VOCAB, (1, 3 + T), generator=torch.Generator().manual_seed(2))
     padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), seq], dim=1)
     pad_mask = torch.cat([torch.zeros(1, 4, dtype=torch.long), torch.ones_like(seq)], dim=1)
@@ -198,12 +196,7 @@ def grouped_batch(G=3):
 
 @pytest.mark.parametrize("arch", ["qwen2", "llama", "gpt2"])
 def test_shared_prompts_give_the_same_logprobs(arch):
-    if arch == "gpt2":
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
-                                           n_positions=64, bos_token_id=1, eos_token_id=1)).eval()
-    else:
-        model = tiny(arch)
+    model = tiny(arch)
     ids, mask = grouped_batch()
     with torch.no_grad():
         each, each_ent = completion_logprobs(model, ids, mask, T, with_entropy=True)
