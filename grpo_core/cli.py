@@ -30,10 +30,16 @@ def _train(args) -> None:
     from .config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    if args.nproc_per_node is not None or args.nnodes > 1:
+        from .launch import launch  # torchrun starts the ranks, each one this command without these flags
+
+        return launch(args, cfg)
     quiet_libraries()
     from .trainer import train  # torch loads here, after the config is known to be valid
 
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if summary is None:  # a torchrun rank other than 0: rank 0 reports
+        return
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"grpo: trained {summary['steps']} steps in {summary['wall_seconds']:.0f} s; eval accuracy "
           f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; adapter in {summary['adapter']}", file=sys.stderr)
@@ -96,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value (repeatable), e.g. --set grpo.beta=0.04")
     p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("more than one GPU (runs torchrun; see README)")
+    g.add_argument("--nproc-per-node", type=int, metavar="N", help="ranks on this machine (one per GPU)")
+    g.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
+    g.add_argument("--node-rank", type=int, metavar="R", help="this machine's index, 0 on rank 0's machine")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rank 0's machine, the same on every machine")
     p.set_defaults(handler=_train)
 
     p = sub.add_parser("eval", help="greedy evaluation of a config's base model or a run's adapter")

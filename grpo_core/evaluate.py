@@ -11,12 +11,14 @@ from .rollout import sample_groups
 
 
 def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: str | None, mix,
-             max_new_tokens: int, batch_size: int = 64, progress=None) -> dict:
+             max_new_tokens: int, batch_size: int = 64, progress=None, dist=None) -> dict:
+    """``dist`` (torchrun): each rank evaluates its share of ``rows``; the result is the whole set's."""
     first = mix.names[0]
     scores = {name: [] for name in mix.names}
+    mine = rows if dist is None else dist.split(rows)
     with merged_for_sampling(model):  # the weights do not change during evaluation: merge once
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start:start + batch_size]
+        for start in range(0, len(mine), batch_size):
+            batch = mine[start:start + batch_size]
             ids = [encode_prompt(tokenizer, row[prompt_column], system) for row in batch]
             rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
                                     temperature=0.0)
@@ -30,6 +32,9 @@ def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: 
                 scores[name].extend(result.rewards[name])
             if progress is not None:
                 progress.update(len(batch))
+    if dist is not None and dist.enabled:
+        shares = dist.gather(scores)
+        scores = {name: [s for share in shares for s in share[name]] for name in mix.names}
     n = len(rows)
     correct = sum(1 for s in scores[first] if s is not None and s >= 0.5)
     return {"accuracy": correct / n if n else 0.0, "samples": n,

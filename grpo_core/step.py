@@ -3,6 +3,8 @@
 Data flows one way: rows -> rollout -> reward mix -> advantages -> loss -> optimizer. The old-policy
 pass runs only when a generation batch is reused (num_iterations > 1) and the reference pass only
 when beta > 0; both use the same weights (the reference is the policy with its adapter switched off).
+Under torchrun ``rows`` are this rank's share of the step's prompts, and ``dist`` (distributed.py) brings
+in what the whole batch decides: rewards for the advantages, the loss normalisers, the summed gradients.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import time
 import torch
 
 from .data import encode_prompt, prompt_text
+from .distributed import SINGLE
 from .logprobs import completion_logprobs
 from .loss import batch_counts, group_advantages, policy_loss
 from .model import merged_for_sampling, reference_mode
@@ -48,8 +51,9 @@ def _spread(values):
 
 
 def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg, generator,
-              trainable_params: list) -> tuple[dict, list[dict]]:
-    """Run one step on ``rows`` (the prompts of this step); returns (metrics, logged samples)."""
+              trainable_params: list, dist=SINGLE) -> tuple[dict, list[dict]]:
+    """Run one step on ``rows`` (the prompts of this step); returns (metrics, logged samples).
+    ``generator``: a torch.Generator, or one per prompt (see rollout.sample_groups)."""
     g, G = cfg.grpo, cfg.grpo.num_generations
     start = time.perf_counter()
 
@@ -69,19 +73,23 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
                        completion_ids=[ids[:n] for ids, n in zip(rollout.completion_ids.tolist(), lengths)],
                        truncated=rollout.truncated.tolist(), **columns)
     scored = time.perf_counter()
+    # The whole step's batch (every rank's rows, in rank order): advantages and metrics are computed on it.
+    batch, all_lengths, all_truncated = dist.gather_batch(scores, lengths, rollout.truncated.tolist())
 
     # 3. Advantages; unscorable samples (total None) and, if asked, truncated ones leave the loss.
     device = rollout.input_ids.device
-    rewards = torch.tensor([math.nan if t is None else t for t in scores.total], dtype=torch.float32)
+    rewards = torch.tensor([math.nan if t is None else t for t in batch.total], dtype=torch.float32)
     advantages, valid = group_advantages(rewards, G, g.scale_rewards)
-    advantages, valid = advantages.to(device), valid.to(device)
+    advantages, valid = dist.mine(advantages).to(device), dist.mine(valid).to(device)
     mask = rollout.completion_mask.float() * valid[:, None]
     if g.mask_truncated_completions:
         mask = mask * (~rollout.truncated)[:, None]
-    sequences, tokens = batch_counts(mask)
     parts = _micro_batches(len(completions), cfg.train.gradient_accumulation_steps, G)
     # With no advantage anywhere and no KL term the loss is exactly zero: skip the passes, keep the update.
-    learns = bool((advantages[mask.sum(1) > 0] != 0).any()) or (g.beta > 0 and tokens > 0)
+    # Counts and that decision are global, so every rank normalises alike and runs the same collectives.
+    sequences, tokens, anywhere = dist.sum([*batch_counts(mask), bool((advantages[mask.sum(1) > 0] != 0).any())])
+    sequences, tokens = int(sequences), int(tokens)
+    learns = anywhere > 0 or (g.beta > 0 and tokens > 0)
 
     # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is
     # fixed, and outside training mode the KV cache that shares each prompt across its group is on.
@@ -107,14 +115,14 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
                     logp, None if old is None else old[p], None if ref is None else ref[p], advantages[p], mask[p],
                     loss_type=g.loss, epsilon=g.epsilon, epsilon_high=g.epsilon_high, beta=g.beta,
                     max_completion_length=g.max_completion_length, batch_sequences=sequences,
-                    batch_tokens=tokens, num_micro_batches=len(parts))
+                    batch_tokens=tokens, num_micro_batches=len(parts) * dist.world_size)
                 loss.backward()
                 loss_total += float(loss.detach())
                 ent_sum += float((ent.detach() * mask[p]).sum())
                 weight = float(mask[p].sum()) / max(tokens, 1)  # token share, so stats are batch token means
                 for k, v in stats.items():
                     stats_sum[k] = stats_sum.get(k, 0.0) + float(v) * weight / g.num_iterations
-            entropy = ent_sum / max(tokens, 1)
+            dist.sum_gradients(trainable_params)  # the clip below and AdamW then see the whole batch's gradient
         else:
             for param in trainable_params:  # a zero gradient still moves AdamW's moments, as a real pass would
                 param.grad = torch.zeros_like(param)
@@ -124,26 +132,30 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     end = time.perf_counter()
+    loss_total, ent_sum, *stat_values = dist.sum([loss_total, ent_sum, *stats_sum.values()])
+    stats_sum = dict(zip(stats_sum, stat_values))
+    entropy = ent_sum / max(tokens, 1) if learns else None
 
-    # 5. Metrics and a few samples for completions.jsonl.
-    totals = [t for t in scores.total if t is not None]
-    groups = [scores.total[i:i + G] for i in range(0, len(scores.total), G)]
+    # 5. Metrics (of the whole batch) and a few samples (of this rank's rows) for completions.jsonl.
+    totals = [t for t in batch.total if t is not None]
+    groups = [batch.total[i:i + G] for i in range(0, len(batch.total), G)]
     zero_spread = sum(1 for grp in groups if len({t for t in grp if t is not None}) <= 1)
     reward_mean, reward_std = _spread(totals)
     record = {
         "loss": loss_total, "reward/mean": reward_mean, "reward/std": reward_std,
         "frac_reward_zero_std": zero_spread / len(groups),
-        "completion_length/mean": statistics.fmean(lengths), "completion_length/min": min(lengths),
-        "completion_length/max": max(lengths), "truncated_ratio": float(rollout.truncated.float().mean()),
+        "completion_length/mean": statistics.fmean(all_lengths), "completion_length/min": min(all_lengths),
+        "completion_length/max": max(all_lengths),
+        "truncated_ratio": float(torch.tensor(all_truncated, dtype=torch.float).mean()),
         "entropy": entropy, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0],
-        "tokens_per_second": sum(lengths) / (end - start), "step_seconds": end - start,
+        "tokens_per_second": sum(all_lengths) / (end - start), "step_seconds": end - start,
         "generation_seconds": generated - start, "scoring_seconds": scored - generated,
     }
     for key in ("kl", "clip_ratio/low", "clip_ratio/high", "clip_ratio/region", "ratio_mean"):
         record[key] = stats_sum.get(key)
     for name in mix.names:
-        mean, std = _spread(scores.rewards[name])
-        counts = scores.counts[name]
+        mean, std = _spread(batch.rewards[name])
+        counts = batch.counts[name]
         record.update({f"rewards/{name}/mean": mean, f"rewards/{name}/std": std,
                        f"rewards/{name}/unscorable": counts.unscorable, f"rewards/{name}/errors": counts.errors,
                        f"rewards/{name}/timeouts": counts.timeouts})

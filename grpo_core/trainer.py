@@ -3,7 +3,8 @@
 Everything a user can get wrong (config, rewards, dataset, columns) is checked before the model
 loads, so a mistake costs seconds. A run directory holds: config.toml (the resolved config, so
 `grpo eval RUN_DIR` knows what was trained), metrics.jsonl, completions.jsonl, checkpoints/,
-adapter/ (the final LoRA adapter), rewards.png and summary.json.
+adapter/ (the final LoRA adapter), rewards.png and summary.json. Under torchrun every rank runs this and
+rank 0 alone writes them (distributed.py has the rest).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 from grpo_rewards import RewardMix, plugins
 from grpo_rewards.errors import UserError
 
-from . import checkpoint, cpu_threads
+from . import checkpoint, cpu_threads, distributed
 from .config import Config, config_to_toml
 from .data import PromptStream, load_rows
 from .evaluate import evaluate
@@ -84,17 +85,20 @@ def build_scheduler(optimizer, cfg: Config, total_updates: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def prepare(cfg: Config, resume: bool = False):
-    """The checks that need no model: reward mix, prompts, run directory. Returns what training needs."""
+def prepare(cfg: Config, resume: bool = False, *, check_run_dir: bool = True, pool_size: int | None = None):
+    """The checks that need no model: reward mix, prompts, run directory. Returns what training needs.
+    ``check_run_dir=False`` (ranks other than 0) leaves the run directory and its checkpoint to rank 0."""
     registry = plugins.registry()
-    mix = RewardMix.from_config(cfg.rewards, registry=registry)
+    mix = RewardMix.from_config(cfg.rewards, registry=registry, pool_size=pool_size)
     needed = cfg.train.steps * cfg.grpo.prompts_per_step
     train_rows = load_rows(cfg.data, cfg.data.split, seed=cfg.data.seed, count=needed, registry=registry)
     eval_rows = load_rows(cfg.data, cfg.data.eval_split, seed=cfg.data.eval_seed, count=cfg.data.eval_limit,
                           registry=registry)[:cfg.data.eval_limit]
     run_dir = cfg.train.output_dir
     ckpt = None
-    if resume:
+    if not check_run_dir:
+        pass
+    elif resume:
         ckpt = checkpoint.latest(run_dir)
         if ckpt is None:
             raise UserError(f"--resume: no checkpoint in {os.path.join(run_dir, 'checkpoints')}")
@@ -105,65 +109,92 @@ def prepare(cfg: Config, resume: bool = False):
 
 
 def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = True) -> dict:
-    """Run GRPO as configured; returns the summary also written to summary.json."""
+    """Run GRPO as configured; returns the summary also written to summary.json (None on torchrun ranks but 0)."""
+    dist = distributed.from_env(cfg.grpo.prompts_per_step)  # one process: SINGLE, no torch.distributed
+    with dist.reporting(cfg.train.output_dir):
+        summary = _train(cfg, dist, resume=resume, on_step=on_step, progress=progress and dist.is_main)
+    return summary if dist.is_main else None
+
+
+def _train(cfg: Config, dist, *, resume: bool, on_step, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    mix, train_rows, eval_rows, ckpt = prepare(cfg, resume)
+    mix, train_rows, eval_rows, ckpt = prepare(cfg, resume, check_run_dir=dist.is_main,
+                                               pool_size=dist.reward_workers())
     run_dir = cfg.train.output_dir
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.toml"), "w") as f:
-        f.write(config_to_toml(cfg))
+    if dist.is_main:
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.toml"), "w") as f:
+            f.write(config_to_toml(cfg))
 
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     with mix:
-        mix.start()  # fork reward workers before the model (and any GPU context) exists
+        mix.start()  # fork reward workers before the model (and any GPU context or process group) exists
+        dist.start(cfg.train.collective_timeout)
         model, tokenizer = load_from_config(cfg, adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
         device = next(model.parameters()).device
         params = [p for p in model.parameters() if p.requires_grad]
+        dist.broadcast_parameters(params)  # every rank starts from rank 0's LoRA weights (its checkpoint's)
+        if dist.rank:
+            torch.manual_seed(cfg.train.seed + dist.rank)  # dropout masks of its own
         trainable, total = trainable_parameter_count(model)
-        print(f"grpo: {cfg.model.name} on {device}: {trainable:,} trainable of {total:,} parameters; "
-              f"run directory {run_dir}", file=sys.stderr)
+        if dist.is_main:
+            print(f"grpo: {cfg.model.name} on {device}" + (f" x {dist.world_size} ranks" if dist.enabled else "")
+                  + f": {trainable:,} trainable of {total:,} parameters; run directory {run_dir}", file=sys.stderr)
         optimizer = build_optimizer(model, cfg, params)
         scheduler = build_scheduler(optimizer, cfg, cfg.train.steps * cfg.grpo.num_iterations)
-        generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
-        stream = PromptStream(train_rows, cfg.train.seed)
+        stream = PromptStream(train_rows, cfg.train.seed)  # the same global order on every rank
         governor = cpu_threads.governor_for(device)  # CPU only: threads follow the cores left free
 
         def run_eval(label):
             if governor is not None:
                 governor.update()
-            with tqdm(total=len(eval_rows), desc=f"eval ({label})", disable=not progress, leave=False) as bar:
+            with tqdm(total=len(dist.split(eval_rows)), desc=f"eval ({label})", disable=not progress,
+                      leave=False) as bar:
                 return evaluate(model, tokenizer, eval_rows, prompt_column=cfg.data.prompt, system=cfg.data.system,
-                                mix=mix, max_new_tokens=cfg.eval.max_completion_length, progress=bar)
+                                mix=mix, max_new_tokens=cfg.eval.max_completion_length, progress=bar, dist=dist)
 
         first_step, extra = 1, {}
-        if ckpt:
-            state = checkpoint.load_state(ckpt)
+        if resume:  # rank 0 read the checkpoint; every rank gets it (no shared filesystem needed)
+            state = dist.broadcast(checkpoint.load_state(ckpt) if dist.is_main else None)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            checkpoint.restore_rng(state["rng"], generator)
+            rng = distributed.rank_rng(state, dist.rank)
+            if rng is not None:  # None: a rank the checkpoint did not have keeps its fresh seed
+                checkpoint.restore_rng(rng, None)
             stream.restore(state["data"])
             first_step, extra = state["step"] + 1, state["extra"]
-            print(f"grpo: resuming {run_dir} after step {state['step']}", file=sys.stderr)
+            if dist.is_main:
+                print(f"grpo: resuming {run_dir} after step {state['step']}" + distributed.resume_note(state, dist),
+                      file=sys.stderr)
         else:
             extra["eval_before"] = run_eval("before")
-            print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}", file=sys.stderr)
+            if dist.is_main:
+                print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}",
+                      file=sys.stderr)
         extra.setdefault("train_seconds", 0.0)
 
         def save(step):
-            checkpoint.save(run_dir, step, model, tokenizer, optimizer, scheduler, generator, stream.state(), extra)
+            ranks = dist.gather({"rng": checkpoint.rng_state(None), "data": stream.state()})  # every rank's
+            if dist.is_main:
+                checkpoint.save(run_dir, step, model, tokenizer, optimizer, scheduler, None, stream.state(), extra,
+                                ranks=ranks)
 
-        metrics = JsonlLog(os.path.join(run_dir, "metrics.jsonl"), first_step - 1 if ckpt else None)
-        samples_log = JsonlLog(os.path.join(run_dir, "completions.jsonl"), first_step - 1 if ckpt else None)
+        log = JsonlLog if dist.is_main else distributed.nowhere
+        metrics = log(os.path.join(run_dir, "metrics.jsonl"), first_step - 1 if ckpt else None)
+        samples_log = log(os.path.join(run_dir, "completions.jsonl"), first_step - 1 if ckpt else None)
         bar = tqdm(total=cfg.train.steps, initial=first_step - 1, desc="train", disable=not progress)
         try:
             with StopRequest() as stop:
                 for step in range(first_step, cfg.train.steps + 1):
                     threads = governor.update() if governor is not None else None
-                    record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
-                                                stream.take(cfg.grpo.prompts_per_step), cfg, generator, params)
+                    rows, first = dist.shard(stream.take(cfg.grpo.prompts_per_step))
+                    generators = distributed.prompt_generators(cfg.train.seed, step, first, len(rows), device)
+                    record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix, rows, cfg, generators,
+                                                params, dist=dist)
+                    samples = dist.gather_samples(samples, cfg.train.log_completions)
                     if threads is not None:
                         record["cpu_threads"] = threads
                     extra["train_seconds"] += record["step_seconds"]
@@ -175,25 +206,29 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
                                     step_s=f"{record['step_seconds']:.2f}")
                     if on_step is not None:
                         on_step(step, record)
+                    stopping = dist.any(stop.requested)  # all ranks stop after the same step
                     if (cfg.train.save_every and step % cfg.train.save_every == 0) or step == cfg.train.steps \
-                            or stop.requested:
+                            or stopping:
                         save(step)
-                    if stop.requested and step < cfg.train.steps:
-                        raise Interrupted(f"stopped after step {step}; checkpoint saved in "
-                                          f"{os.path.join(run_dir, 'checkpoints')}; continue with --resume")
+                    if stopping and step < cfg.train.steps:
+                        dist.stop(Interrupted(f"stopped after step {step}; checkpoint saved in "
+                                              f"{os.path.join(run_dir, 'checkpoints')}; continue with --resume"))
         finally:
             bar.close()
             metrics.close()
             samples_log.close()
 
         eval_after = run_eval("after")
-        save_adapter(model, tokenizer, os.path.join(run_dir, "adapter"))
-    plot = plot_rewards(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "rewards.png"))
+        if dist.is_main:
+            save_adapter(model, tokenizer, os.path.join(run_dir, "adapter"))
+    plot = plot_rewards(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "rewards.png")) \
+        if dist.is_main else None
     summary = {"steps": cfg.train.steps, "wall_seconds": round(time.perf_counter() - started, 2),
-               "train_seconds": round(extra["train_seconds"], 2), "resumed": bool(ckpt),
+               "train_seconds": round(extra["train_seconds"], 2), "resumed": resume,
                "eval_before": extra["eval_before"], "eval_after": eval_after,
                "adapter": os.path.join(run_dir, "adapter"), "plot": plot}
-    _write_json(os.path.join(run_dir, "summary.json"), summary)
+    if dist.is_main:
+        _write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 
 

@@ -58,7 +58,24 @@ def _limit_memory(base: int | None, limit_mb: int | None) -> None:
         pass
 
 
-def _worker_main(conn, rewards) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the process that owns the pool dies, even by SIGKILL.
+
+    A parent that dies that way runs no cleanup, and the worker would wait on its pipe for ever: it inherited
+    the parent's end of that pipe at fork, so the pipe never closes. (The signal follows the forking thread;
+    the pool is driven from the thread that owns the mix.)"""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's close() is the only cleanup
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _worker_main(conn, rewards, parent: int) -> None:
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     base = _address_space_bytes()
     while True:
@@ -86,7 +103,7 @@ def _worker_main(conn, rewards) -> None:
 class _Worker:
     def __init__(self, ctx, rewards):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, rewards), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, rewards, os.getpid()), daemon=True)
         self.process.start()
         child.close()
         self.items: deque = deque()   # samples of the current chunk not yet answered, in order
