@@ -86,5 +86,6 @@ def describe_failure(failures: dict) -> str:
            f"exited with status {f.exitcode}" + (" (its error is above)" if f.exitcode in (1, 2) else ""))
     others = sorted(r for r in failures if r != rank)
     return (f"rank {rank} (local rank {f.local_rank}, pid {f.pid}) {how}; "
-            + (f"ranks {', '.join(map(str, others))} stopped with it" if others else "the others had finished")
+            + (f"rank{'s' if len(others) > 1 else ''} {', '.join(map(str, others))} stopped with it" if others
+               else "the others had finished")
             + "; continue from the last checkpoint with --resume")

@@ -76,7 +76,10 @@ def _die_with_parent(parent: int) -> None:
 
 def _worker_main(conn, rewards, parent: int) -> None:
     _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C, and a SIGTERM sent to the whole process group (torchrun stopping a rank), are the parent's
+    # to handle: it finishes its step with these workers, then closes them (they die with it in any case).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     base = _address_space_bytes()
     while True:
         try:
@@ -144,6 +147,10 @@ class WorkerPool:
             while pending or busy:
                 while pending and len(busy) < self.size:
                     worker = self._idle.pop() if self._idle else _Worker(self._ctx, self.rewards)
+                    if not worker.process.is_alive():  # died while idle (killed from outside): replace it
+                        worker.kill()
+                        self.replaced += 1
+                        worker = _Worker(self._ctx, self.rewards)
                     ids = pending.popleft()
                     worker.items = deque(ids)
                     worker.conn.send((index, memory_limit_mb, [(i, calls[i]) for i in ids]))
