@@ -87,7 +87,8 @@ def _eval(args) -> None:
 def _plan(args) -> None:
     from .plan import run_plan
 
-    code = run_plan(args.config, args.overrides, args.gpu_memory, args.json, prompt_length=args.prompt_length)
+    code = run_plan(args.config, args.overrides, args.gpu_memory, args.json, prompt_length=args.prompt_length,
+                    world_size=args.world_size)
     if code:
         raise SystemExit(code)  # 1: the predicted peak does not fit the budget
 
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--gpu-memory", help="a budget to check against, e.g. 24GiB (exit 1 when it does not fit)")
     p.add_argument("--prompt-length", type=int, help="prompt tokens to plan for (default 256)")
+    p.add_argument("--world-size", type=int, default=1, metavar="N",
+                   help="GPUs sharing each step (torchrun ranks): the plan is per GPU")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_plan)
 

@@ -209,8 +209,8 @@ class Dist:
         flat = torch.cat([g.reshape(-1) for g in grads])
         self._collective("all_reduce (gradients)", td.all_reduce, flat)
         offset = 0
-        for p, g in zip(params, grads):
-            p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        for p, g in zip(params, grads):  # views of the one buffer: the old gradients are freed
+            p.grad = flat[offset:offset + g.numel()].view_as(g)
             offset += g.numel()
 
     def broadcast_parameters(self, params: list) -> None:

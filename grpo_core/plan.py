@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from grpo_rewards.errors import ConfigError
 
 from .config import Config, load_config, resolve_model_path
+from .distributed import check_world
 
 GiB = 1 << 30
 DEFAULT_PROMPT_LENGTH = 256  # padded prompt width assumed when not given (--prompt-length)
@@ -207,11 +208,12 @@ class Plan:
 
 
 def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | None = None,
-                alternatives: bool = True) -> Plan:
+                alternatives: bool = True, world_size: int = 1) -> Plan:
     """Predict the peak GPU memory of one `grpo train` step of ``cfg`` on a CUDA GPU (``prompt_length``:
     padded prompt tokens, default DEFAULT_PROMPT_LENGTH). ``arch`` skips reading the model's config.
     The old-policy and reference passes (num_iterations > 1, beta > 0) run the same micro-batches without
-    autograd, so they always need less than the training pass and never set the peak."""
+    autograd, so they always need less than the training pass and never set the peak. With ``world_size``
+    ranks (torchrun) the plan is per GPU: each holds the whole model and its 1/world_size of the prompts."""
     arch = arch or load_arch(cfg.model.name, cfg.model.trust_remote_code)
     P = DEFAULT_PROMPT_LENGTH if prompt_length is None else prompt_length
     if P < 1:
@@ -223,7 +225,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     targets = lora_targets(lora.target_modules)
     H, V, nl = arch.hidden, arch.vocab, arch.layers
     T, L = g.max_completion_length, P + g.max_completion_length
-    B, N = g.prompts_per_step, g.prompts_per_step * g.num_generations  # prompts, rows sampled and trained per step
+    check_world(g.prompts_per_step, world_size)
+    B = g.prompts_per_step // world_size  # prompts sampled and trained per step on each GPU
+    N = B * g.num_generations
     M = math.ceil(N / t.gradient_accumulation_steps)  # rows per micro-batch (step.py's _micro_batches)
     n_lora = lora_param_count(arch, lora.r, targets)
     # bitsandbytes dequantizes a whole NF4 weight to the compute dtype for each matmul of many tokens
@@ -254,6 +258,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
              "decode"),
         Term("LoRA gradients", "training", 4 * n_lora, "fp32, from the first backward to zero_grad"),
     ]
+    if world_size > 1:  # distributed.sum_gradients: one flat fp32 copy, after the backward passes
+        terms.append(Term("gradient all-reduce buffer", "training", 4 * n_lora, "flat fp32 copy of the LoRA "
+                          "gradients; NCCL's own buffers not counted (not measured)", "gradient sync"))
     if checkpointing:
         terms += [Term("checkpointed layer inputs", "training", nl * M * L * H * db,
                        f"{nl} layers x {M} rows x {L} tokens x hidden"),
@@ -282,11 +289,12 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     assumptions = {"prompt_length": P, "completion_length": T, "rows_per_step": N, "rows_per_micro_batch": M,
                    "compute_dtype_bytes": db, "gradient_checkpointing": checkpointing,
                    "logprob_chunk_rows": g.logprob_chunk_rows(V),
-                   "quantization": cfg.model.quantization, "device": "CUDA GPU",
+                   "quantization": cfg.model.quantization, "device": "CUDA GPU", "world_size": world_size,
                    "params": arch.param_count(), "lora_params": n_lora}
     plan = Plan(cfg.model.name, arch, assumptions, terms, peak_phase, total)
     if alternatives:
-        plan.alternatives = [(s, plan_memory(_with(cfg, s), prompt_length=P, arch=arch, alternatives=False).total_bytes)
+        plan.alternatives = [(s, plan_memory(_with(cfg, s), prompt_length=P, arch=arch, alternatives=False,
+                                             world_size=world_size).total_bytes)
                              for s in _remedies(cfg, plan)]
     return plan
 
@@ -306,7 +314,7 @@ def _remedies(cfg: Config, plan: Plan) -> list[str]:
             out.append(f"grpo.logprob_chunk_size={plan.assumptions['logprob_chunk_rows'] // 4}")
     out += [f"grpo.num_generations={max(2, g.num_generations // 2)}",
             f"grpo.max_completion_length={max(1, g.max_completion_length // 2)}"]
-    if g.prompts_per_step > 1:
+    if g.prompts_per_step > 1 and (g.prompts_per_step // 2) % plan.assumptions["world_size"] == 0:
         out.append(f"grpo.prompts_per_step={g.prompts_per_step // 2}")
     if m.quantization == "none":
         out.append('model.quantization="nf4"')
@@ -330,7 +338,8 @@ def format_plan(plan: Plan, budget_bytes: int | None = None) -> str:
     a = plan.assumptions
     lines = [f"grpo plan: {plan.model} ({plan.arch.model_type}, {a['params'] / 1e9:.2f}B params, "
              f"LoRA {a['lora_params'] / 1e6:.1f}M)",
-             f"assumes: a CUDA GPU; prompts padded to {a['prompt_length']} tokens (--prompt-length), "
+             f"assumes: a CUDA GPU" + (f" per rank, {a['world_size']} ranks (figures per GPU)"
+                                       if a["world_size"] > 1 else "") + f"; prompts padded to {a['prompt_length']} tokens (--prompt-length), "
              f"{a['completion_length']}-token completions; {a['rows_per_step']} rows per step, "
              f"{a['rows_per_micro_batch']} per micro-batch; "
              f"gradient checkpointing {'on' if a['gradient_checkpointing'] else 'off'}",
@@ -373,14 +382,16 @@ def parse_size(text: str) -> int:
 
 
 def run_plan(config_path: str | None, overrides: list[str], gpu_memory: str | None, as_json: bool,
-             *, prompt_length: int | None = None) -> int:
+             *, prompt_length: int | None = None, world_size: int = 1) -> int:
     """`grpo plan [CONFIG] [--set k=v] [--gpu-memory 24GiB] [--json] [--prompt-length N]`: print the plan.
 
     Returns 0 when it fits (or no --gpu-memory was given), 1 when it does not fit. Mistakes raise ConfigError
     (the CLI prints one line and exits 2)."""
     budget = parse_size(gpu_memory) if gpu_memory is not None else None
     cfg = load_config(config_path, overrides, require_rewards=False)  # planning needs no rewards
-    plan = plan_memory(cfg, prompt_length=prompt_length)
+    if world_size < 1:
+        raise ConfigError(f"--world-size must be at least 1 (got {world_size})")
+    plan = plan_memory(cfg, prompt_length=prompt_length, world_size=world_size)
     fits = budget is None or plan.total_bytes <= budget
     if as_json:
         print(json.dumps({**plan.to_dict(), "budget_bytes": budget, "fits": None if budget is None else fits,

@@ -126,6 +126,20 @@ def test_torchrun_command_line():
         torchrun_args(args)
 
 
+def test_plan_is_per_gpu_for_a_world_size():
+    from grpo_core.config import load_config
+    from grpo_core.plan import plan_memory, run_plan
+    from grpo_rewards.errors import ConfigError
+
+    four = plan_memory(load_config(None, ["grpo.prompts_per_step=8"]), world_size=4)
+    one = plan_memory(load_config(None, ["grpo.prompts_per_step=2"]))
+    assert four.assumptions["rows_per_step"] == one.assumptions["rows_per_step"] == 16  # 2 prompts x G=8 per GPU
+    assert four.total_bytes == one.total_bytes  # the gradient all-reduce buffer never meets the activations
+    assert any(t.name == "gradient all-reduce buffer" for t in four.terms)
+    with pytest.raises(ConfigError, match="does not split over 3 ranks"):
+        run_plan(None, [], None, False, world_size=3)
+
+
 # -----------------------------------------------------------------------------
 # real ranks (gloo, one thread each)
 
