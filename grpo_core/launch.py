@@ -69,7 +69,13 @@ def launch(args, cfg) -> None:
     try:
         torchrun.run(torchrun.parse_args(argv))
     except ChildFailedError as exc:
-        raise RankLost(describe_failure(exc.failures)) from None
+        from .checkpoint import latest
+
+        ckpt = latest(cfg.train.output_dir)  # on this machine; the run's is on rank 0's
+        raise RankLost(describe_failure(exc.failures) + (
+            f"; the last checkpoint is {ckpt}: continue with --resume" if ckpt else
+            "; no checkpoint here (rank 0's machine has the run's)" if args.nnodes > 1 and args.node_rank else
+            "; no checkpoint was saved: the same command starts again")) from None
     except SignalException as exc:
         raise Stopped(f"{exc.sigval.name}: the ranks were told to stop after their step (rank 0 saves a "
                       f"checkpoint); continue with --resume") from None
@@ -87,5 +93,4 @@ def describe_failure(failures: dict) -> str:
     others = sorted(r for r in failures if r != rank)
     return (f"rank {rank} (local rank {f.local_rank}, pid {f.pid}) {how}; "
             + (f"rank{'s' if len(others) > 1 else ''} {', '.join(map(str, others))} stopped with it" if others
-               else "the others had finished")
-            + "; continue from the last checkpoint with --resume")
+               else "the others had finished"))

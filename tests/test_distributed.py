@@ -146,8 +146,8 @@ def test_plan_is_per_gpu_for_a_world_size():
 SMALL = {"data.eval_limit": "4", "train.save_every": "0"}
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+def _env(**extra):
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", **extra)
     env.pop("GRPO_PLUGINS", None)
     return env
 
@@ -161,9 +161,9 @@ def _torchrun(*args, timeout=600):
                           env=_env(), timeout=timeout)
 
 
-def _grpo(*args, **kwargs):
+def _grpo(*args, env=None):
     return subprocess.Popen([sys.executable, "-m", "grpo_core", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(), **kwargs)
+                            stderr=subprocess.PIPE, text=True, env=_env(**(env or {})))
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -315,6 +315,52 @@ def test_a_killed_rank_ends_the_run_and_resume_matches_an_uninterrupted_run(tmp_
     assert [m["step"] for m in _metrics(run)] == list(range(1, 13))
     assert torch.equal(torch.cat([v.flatten() for v in _adapter(tmp_path / "a").values()]),
                        torch.cat([v.flatten() for v in _adapter(run).values()]))
+
+
+RAISES_ON_RANK_1 = """
+import os
+from grpo_rewards import hookimpl
+
+calls = 0
+
+def fails_on_rank_1(completions):  # call 1 is the evaluation before training, call 3 step 2
+    global calls
+    calls += 1
+    if os.environ.get("RANK") == "1" and calls >= 3:
+        raise RuntimeError("this rank's verifier broke")
+    return [0.0 for _ in completions]
+
+@hookimpl
+def register_rewards(register):
+    register("fails_on_rank_1", fails_on_rank_1)
+"""
+
+
+def test_a_rank_that_raises_ends_the_run_with_its_reason(tmp_path):
+    from sdk_fixtures import make_distribution
+
+    site = tmp_path / "site"
+    site.mkdir()
+    make_distribution(site, "grpo-rankfail", "grpo_rankfail", RAISES_ON_RANK_1)
+    config = tmp_path / "c.toml"
+    config.write_text('[model]\nname = "builtin:tiny-arith"\n[data]\ndataset = "arithmetic"\n'
+                      '[[rewards]]\nuse = "math"\n[[rewards]]\nuse = "fails_on_rank_1"\non_error = "raise"\n')
+    run = tmp_path / "run"
+    proc = _grpo("train", str(config), "--nproc-per-node", "2", "--no-progress",
+                 *_sets({**SMALL, "train.steps": "50", "train.output_dir": json.dumps(str(run))}),
+                 env={"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])})
+    _wait_for_steps(run, 1, proc)
+    tree = _tree(proc.pid)
+    raised = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - raised < 60
+    assert proc.returncode == distributed.RankLost.exit_status, err[-3000:]
+    assert not [pid for pid in tree if _alive(pid)], "processes outlived the run"
+    lines = [line for line in err.splitlines() if line.startswith("grpo: error:")]
+    assert any("rank 0 stopping in" in line and "rank 1 failed: RewardError: reward 'fails_on_rank_1'" in line
+               for line in lines), err[-3000:]
+    assert lines[-1].startswith("grpo: error: rank 1 (local rank 1, pid ") and "exited with status 2" in lines[-1]
+    assert "Traceback" not in err
 
 
 def test_sigterm_to_the_launcher_stops_every_rank_after_its_step(tmp_path):
