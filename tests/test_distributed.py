@@ -4,6 +4,7 @@ The runs use torchrun (and `grpo train --nproc-per-node`, which runs torchrun's 
 thread per rank, with the tiny default model: 2 ranks must give the single-process update, and a killed
 rank must end the run quickly and leave nothing behind; `--resume` then continues as if nothing happened.
 """
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,17 @@ def _grpo(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=_env(**(env or {})))
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """A run in this process with one torch thread, as each rank has."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS}
             for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -197,14 +209,10 @@ def test_two_ranks_give_the_single_process_update(name, tmp_path):
                        *_sets({**both, **ranks, "train.output_dir": json.dumps(str(tmp_path / "two"))}))
     assert result.returncode == 0, result.stderr[-3000:]
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cfg = load_config(None, [f"{k}={v}" for k, v in {**both, **single,
-                                                           "train.output_dir": json.dumps(str(tmp_path / "one"))}.items()])
-        train(cfg, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    with _one_thread():
+        train(load_config(None, [f"{k}={v}" for k, v in
+                                 {**both, **single, "train.output_dir": json.dumps(str(tmp_path / "one"))}.items()]),
+              progress=False)
 
     one, two = _adapter(tmp_path / "one"), _adapter(tmp_path / "two")
     assert one.keys() == two.keys() and len(one) > 0
@@ -363,10 +371,10 @@ def test_a_rank_that_raises_ends_the_run_with_its_reason(tmp_path):
     assert "Traceback" not in err
 
 
-def test_sigterm_to_the_launcher_stops_every_rank_after_its_step(tmp_path):
+def test_sigterm_to_the_launcher_stops_every_rank_after_its_step_and_one_process_resumes(tmp_path, capfd):
     run = tmp_path / "run"
-    proc = _grpo("train", "--nproc-per-node", "2", "--no-progress",
-                 *_sets({**SMALL, "train.steps": "200", "train.output_dir": json.dumps(str(run))}))
+    sets = {**SMALL, "train.steps": "40", "train.output_dir": json.dumps(str(run))}
+    proc = _grpo("train", "--nproc-per-node", "2", "--no-progress", *_sets(sets))
     _wait_for_steps(run, 2, proc)
     tree = _tree(proc.pid)
     proc.send_signal(signal.SIGTERM)
@@ -378,6 +386,15 @@ def test_sigterm_to_the_launcher_stops_every_rank_after_its_step(tmp_path):
 
     state = checkpoint.load_state(checkpoint.latest(str(run)))
     assert state["step"] == len(_metrics(run)) and state["world_size"] == 2
+
+    # another world size: one process continues the 2-rank run where it stopped
+    from grpo_core.config import load_config
+    from grpo_core.trainer import train
+
+    with _one_thread():
+        summary = train(load_config(None, [f"{k}={v}" for k, v in sets.items()]), resume=True, progress=False)
+    assert summary["resumed"] and [m["step"] for m in _metrics(run)] == list(range(1, 41))
+    assert "saved by 2 rank(s), now 1" in capfd.readouterr().err
 
 
 def _free_port() -> int:
