@@ -33,7 +33,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import torch
 from grpo_rewards.errors import ConfigError, UserError
 
 
@@ -55,6 +54,7 @@ class Dist:
     timeout: float = 600.0
     _store: object = field(default=None, repr=False)
     _device: object = field(default=None, repr=False)
+    _count: int = 0  # collectives entered: a rank that stays behind is the one that hangs
 
     @property
     def enabled(self) -> bool:
@@ -70,6 +70,7 @@ class Dist:
         """Join the process group (gloo on the CPU, NCCL on CUDA) and pin this rank to its GPU."""
         if not self.enabled or self._device is not None:
             return
+        import torch
         import torch.distributed as td
 
         _die_with_launcher()
@@ -153,6 +154,7 @@ class Dist:
         """Element-wise sums over ranks, in float64 (counts stay exact up to 2**53)."""
         if not self.enabled:
             return list(values)
+        import torch
         import torch.distributed as td
 
         t = torch.tensor(values, dtype=torch.float64, device=self._device)
@@ -203,6 +205,7 @@ class Dist:
         """Sum the gradients of ``params`` over ranks, in one flat all-reduce."""
         if not self.enabled:
             return
+        import torch
         import torch.distributed as td
 
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -217,6 +220,7 @@ class Dist:
         """Rank 0's values of ``params`` on every rank (the LoRA weights, at start and on resume)."""
         if not self.enabled:
             return
+        import torch
         import torch.distributed as td
 
         shapes = self.broadcast([tuple(p.shape) for p in params])
@@ -251,6 +255,10 @@ class Dist:
     # ---- faults
 
     def _collective(self, what: str, fn, *args):
+        self._count += 1
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                self._store.set(f"grpo/at/{self.rank}", f"{self._count} {what}")
         try:
             return fn(*args)
         except RuntimeError as exc:  # DistBackendError, DistNetworkError, gloo's and NCCL's errors
@@ -280,12 +288,20 @@ class Dist:
                 where, pid = store.get(key).decode().split()
                 if where == host and not _alive(int(pid)):
                     return f"rank {r} (pid {pid}) died without an error: killed (SIGKILL, out of memory?) or crashed"
+            for r in range(self.world_size):
+                key = f"grpo/at/{r}"
+                if r == self.rank or not store.check([key]):
+                    continue
+                count, last = store.get(key).decode().split(" ", 1)
+                if int(count) < self._count:
+                    return (f"rank {r} did not get there within train.collective_timeout = {self.timeout:g} s: it "
+                            f"is still in its step, after {last} (a hung reward, a stuck device?)")
         except Exception:  # the store went with the launcher: say what the collective said
             return None
         return None
 
 
-SINGLE = Dist()
+SINGLE = Dist()  # one process: no torch.distributed at all
 
 
 def from_env(prompts_per_step: int, environ=None) -> Dist:
@@ -324,6 +340,8 @@ def prompt_generators(seed: int, step: int, first: int, count: int, device) -> l
     A prompt's completions then depend only on the run's seed, the step and the prompt's place in the
     step's batch, never on how many ranks share the batch: one process and N ranks sample the same
     completions, and a run can resume on another world size. Nothing to checkpoint either."""
+    import torch
+
     device = torch.device(device)
     return [torch.Generator(device=device).manual_seed(prompt_seed(seed, step, first + i)) for i in range(count)]
 

@@ -325,8 +325,8 @@ def test_a_killed_rank_ends_the_run_and_resume_matches_an_uninterrupted_run(tmp_
                        torch.cat([v.flatten() for v in _adapter(run).values()]))
 
 
-RAISES_ON_RANK_1 = """
-import os
+FAILS_ON_RANK_1 = """
+import os, time
 from grpo_rewards import hookimpl
 
 calls = 0
@@ -335,6 +335,8 @@ def fails_on_rank_1(completions):  # call 1 is the evaluation before training, c
     global calls
     calls += 1
     if os.environ.get("RANK") == "1" and calls >= 3:
+        if os.environ["HOW"] == "hangs":
+            time.sleep(600)
         raise RuntimeError("this rank's verifier broke")
     return [0.0 for _ in completions]
 
@@ -344,30 +346,33 @@ def register_rewards(register):
 """
 
 
-def test_a_rank_that_raises_ends_the_run_with_its_reason(tmp_path):
+@pytest.mark.parametrize("how", ["raises", "hangs"])
+def test_a_rank_that_raises_or_hangs_ends_the_run_naming_it(tmp_path, how):
     from sdk_fixtures import make_distribution
 
     site = tmp_path / "site"
     site.mkdir()
-    make_distribution(site, "grpo-rankfail", "grpo_rankfail", RAISES_ON_RANK_1)
+    make_distribution(site, "grpo-rankfail", "grpo_rankfail", FAILS_ON_RANK_1)
     config = tmp_path / "c.toml"
     config.write_text('[model]\nname = "builtin:tiny-arith"\n[data]\ndataset = "arithmetic"\n'
                       '[[rewards]]\nuse = "math"\n[[rewards]]\nuse = "fails_on_rank_1"\non_error = "raise"\n')
     run = tmp_path / "run"
     proc = _grpo("train", str(config), "--nproc-per-node", "2", "--no-progress",
-                 *_sets({**SMALL, "train.steps": "50", "train.output_dir": json.dumps(str(run))}),
-                 env={"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])})
+                 *_sets({**SMALL, "train.steps": "50", "train.output_dir": json.dumps(str(run)),
+                         "train.collective_timeout": "5"}),
+                 env={"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), "HOW": how})
     _wait_for_steps(run, 1, proc)
     tree = _tree(proc.pid)
-    raised = time.monotonic()
+    started = time.monotonic()
     _, err = proc.communicate(timeout=120)
-    assert time.monotonic() - raised < 60
+    assert time.monotonic() - started < 60  # a hang: 5 s of collective timeout, then torchrun's 30 s of grace
     assert proc.returncode == distributed.RankLost.exit_status, err[-3000:]
     assert not [pid for pid in tree if _alive(pid)], "processes outlived the run"
     lines = [line for line in err.splitlines() if line.startswith("grpo: error:")]
-    assert any("rank 0 stopping in" in line and "rank 1 failed: RewardError: reward 'fails_on_rank_1'" in line
-               for line in lines), err[-3000:]
-    assert lines[-1].startswith("grpo: error: rank 1 (local rank 1, pid ") and "exited with status 2" in lines[-1]
+    because = ("rank 1 failed: RewardError: reward 'fails_on_rank_1'" if how == "raises" else
+               "rank 1 did not get there within train.collective_timeout = 5 s: it is still in its step")
+    assert any("rank 0 stopping in" in line and because in line for line in lines), err[-3000:]
+    assert lines[-1].startswith("grpo: error: rank 1 (local rank 1, pid ")
     assert "Traceback" not in err
 
 
