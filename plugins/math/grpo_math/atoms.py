@@ -117,33 +117,6 @@ class AtomsMixin:
             return _LETTER_CONSTANTS[text]
         return sympy.Symbol(text)
 
-    def named_symbol(self, name: str):
-        """A symbol, with its subscript folded into the name: ``a_{37}`` -> ``a_37``."""
-        if not self.peek().is_op("_"):
-            return sympy.Symbol(name)
-        self.advance()
-        return sympy.Symbol(f"{name}_{self.subscript_text()}")
-
-    def subscript_text(self) -> str:
-        token = self.peek()
-        if token.is_op("{"):
-            end = self.pos + 1
-            while end < len(self.tokens) and self.tokens[end].kind in ("num", "word"):
-                end += 1
-            if self.tokens[end].is_op("}") and end > self.pos + 1:
-                text = "".join(t.text for t in self.tokens[self.pos + 1:end])
-                self.pos = end + 1
-                return text
-            self.advance()
-            return "{" + str(self.brace_group()) + "}"
-        if token.kind == "num":
-            return self.advance().text
-        if token.kind == "word":
-            return self.split_first_char().text
-        if token.kind == "cmd":
-            return self.advance().text
-        raise ParseError("bad subscript")
-
     def word_run(self):
         token = self.peek()
         text, lower = token.text, token.text.lower()

@@ -55,8 +55,10 @@ class CommandsMixin:
             self.advance()
             value = self.script_argument(allow_sign=True)
             return algebra.neg(value) if token.text == "-" else value
-        if token.kind == "num":
-            return self.number()
+        if token.kind == "num":  # a plain literal: in v^2_0 the _0 is the name's, not 2's base
+            value, places = algebra.number_from_literal(self.advance().text)
+            self.note_places(places)
+            return value
         if token.is_op("("):
             self.advance()
             return self.bracketed("(")
@@ -68,7 +70,7 @@ class CommandsMixin:
         self.enter()
         value = self.expression(45)
         while self.starts_atom(self.peek()) and not self.is_function_start(self.peek()) \
-                and not (self.peek().kind == "num" and self.peek(-1).kind == "num"):
+                and not self.numbers_side_by_side():
             value = algebra.juxtapose(value, self.expression(45))
         self.depth -= 1
         return value

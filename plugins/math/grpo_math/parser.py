@@ -20,6 +20,7 @@ from .atoms import AtomsMixin
 from .commands import CommandsMixin
 from .groups import GroupsMixin, as_set
 from .lexer import Token, tokenize
+from .scripts import ScriptsMixin
 from .values import ParseError, Parsed, Ratio, Rel, Seq, SetOp, Word
 from .vocab import OPERATOR_COMMANDS, RELATION_COMMANDS, SET_COMMANDS
 
@@ -31,6 +32,7 @@ _RELATION_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=
 _POSTFIX_COMMANDS = frozenset("circ degree pmod prime".split())
 _CLOSING_COMMANDS = frozenset("rangle rfloor rceil rvert choose over mid".split())
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*+(?:\s++[A-Za-z'-]++)++")
+_START = Token("start", "")  # what lies before the first token
 _OPENERS = frozenset("( [ { \\{".split())
 _CLOSERS = frozenset(") ] } \\}".split())
 
@@ -56,7 +58,7 @@ def parse(text: str) -> Parsed:
     return parsed
 
 
-class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
+class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
     def __init__(self, tokens: list[Token]):
         self.tokens = tokens
         self.pos = 0
@@ -70,7 +72,7 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
     # -- token stream ------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
         index = min(self.pos + offset, len(self.tokens) - 1)
-        return self.tokens[index]
+        return self.tokens[index] if index >= 0 else _START
 
     def advance(self) -> Token:
         token = self.tokens[self.pos]
@@ -206,7 +208,7 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
                 return 40
             if text == "^":
                 return 60
-            if text in ("!", "%"):
+            if text in ("!", "%", "'"):
                 return 70
         if kind == "cmd":
             if text in RELATION_COMMANDS or text == "notin":
@@ -217,9 +219,16 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
                 return 30 if text in ("pm", "mp") else 40
             if text in _POSTFIX_COMMANDS:
                 return 70
-        if self.starts_atom(token) and not (kind == "num" and self.peek(-1).kind == "num"):
+        if self.starts_atom(token) and not self.numbers_side_by_side():
             return 40
         return None
+
+    def numbers_side_by_side(self) -> bool:
+        """Two numbers in a row (``1 000``, ``12 34``) do not multiply: the space is a digit
+        group or a typo. After a one-token exponent they do: ``2^6 3^5`` is ``2^6 \\cdot 3^5``,
+        as TeX typesets it."""
+        return self.peek().kind == "num" and self.peek(-1).kind == "num" \
+            and not self.peek(-2).is_op("^")
 
     def starts_atom(self, token: Token) -> bool:
         if token.kind in ("num", "word", "text", "begin"):
@@ -316,6 +325,9 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         if token.text == "pmod":  # "9 \pmod{11}": the residue is the answer
             self.script_argument()
             return left
+        if token.text in ("'", "prime"):
+            self.pos -= 1
+            return self.primes(left)
         raise ParseError(f"unexpected {token.text!r}")
 
     def degrees_of(self, value):
@@ -325,22 +337,6 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
             return algebra.mul(value, sympy.pi / 180)
         self.degrees = True
         return value
-
-    def superscript(self, base):
-        token = self.peek()
-        if token.kind == "cmd" and token.text in ("circ", "degree"):
-            self.advance()
-            return self.degrees_of(base)
-        if token.is_op("{") and self.peek(1).kind == "cmd" and self.peek(1).text == "circ" \
-                and self.peek(2).is_op("}"):
-            self.pos += 3
-            return self.degrees_of(base)
-        if token.kind == "cmd" and token.text == "prime":
-            raise ParseError("derivatives are not supported")
-        exponent = self.script_argument(allow_sign=True)
-        if isinstance(base, Word):  # cm^2: the power belongs to the unit
-            return base
-        return algebra.power(base, exponent)
 
     # -- atoms -------------------------------------------------------------------------------
     def prefix(self):

@@ -1,0 +1,71 @@
+"""Notation beyond competition algebra: physics and olympiad names, function definitions, factors
+side by side, approximations, mixed numbers, determinants and clock times.
+
+Each family has pairs that must match, pairs that must not, and the readings it must leave
+alone (the ambiguity the rule guards against): a rule that widens what is equal has to be
+shown not to widen it too far.
+"""
+import pytest
+
+from grpo_math import score
+
+EQUAL = {
+    "subscript labels": [
+        ("I_{\\max}", "I_{max}"), ("I_{\\max}", "I_\\max"), ("I_{\\max}", "I_{\\text{max}}"),
+        ("I_{\\max}", "I_{\\mathrm{max}}"), ("I_{\\max}", "I_{\\rm max}"), ("I_{\\max}", "I_\\text{max}"),
+        ("I_{\\max}", "I_{\\operatorname{max}}"), ("k_{\\mathrm{B}} T_{\\mathrm{s}}", "k_B T_s"),
+        ("k_{\\mathrm{B}} T_{\\mathrm{s}}", "T_{s} k_{B}"), ("E_{\\text{kin}}", "E_{kin}"),
+        ("\\frac{1}{2} m v_{\\mathrm{f}}^2", "\\frac{m v_f^2}{2}"), ("x_{\\alpha}", "x_\\alpha"),
+        ("\\frac{q}{4\\pi\\varepsilon_0 r^2}", "\\frac{q}{4\\pi\\epsilon_{0} r^{2}}"),
+        ("a_{1,2}", "a_{1, 2}"), ("a_{n+1}", "a_{n + 1}"),
+    ],
+    "superscript before subscript": [
+        ("v_0^2", "v^2_0"), ("v_{0}^{2}", "v^{2}_{0}"), ("\\frac{m v^2_0}{2}", "\\frac{1}{2} m v_0^2"),
+        ("\\omega_L^{2}", "\\omega^2_{L}"),
+    ],
+    "primes, stars and daggers": [
+        ("\\omega_{L}^{\\prime}", "\\omega_L'"), ("\\omega_{L}^{\\prime}", "\\omega'_L"),
+        ("\\omega_{L}^{\\prime}", "\\omega_{L}^\\prime"), ("x''", "x^{\\prime\\prime}"), ("x''", "x^{''}"),
+        ("2v'", "2 v^{\\prime}"), ("T^*", "T^{*}"), ("T^*", "T^{\\ast}"), ("a^\\dagger", "a^{\\dagger}"),
+        ("v'^2", "(v')^2"), ("x^{*}_1", "x_1^*"),
+    ],
+}
+
+DIFFERENT = {
+    "subscript labels": [
+        ("I_{\\max}", "I_{\\min}"), ("I_{\\max}", "I"), ("k_{\\mathrm{B}} T_{\\mathrm{s}}", "k_B T"),
+        ("k_B", "k_b"), ("T_{\\mathrm{s}}", "T s"), ("a_{12}", "a_{1,2}"), ("x_{\\alpha}", "x_\\beta"),
+    ],
+    "superscript before subscript": [
+        ("v_0^2", "v^2"), ("v_0^2", "v_0"), ("v_0^2", "v_2^0"), ("v^2_0", "v_0^3"),
+    ],
+    "primes, stars and daggers": [
+        ("\\omega_{L}^{\\prime}", "\\omega_L"), ("x'", "x''"), ("x'", "x"), ("T^*", "T"),
+        ("a^\\dagger", "a^*"), ("\\omega'_L", "\\omega_L'^2"),
+    ],
+}
+
+# Readings a new rule must not change: (reference, completion, expected score).
+UNCHANGED = [
+    ("2^{10}", "1024", 1.0), ("e^{i\\pi}", "-1", 1.0), ("x^2", "x \\cdot x", 1.0),
+]
+
+
+def _cases(table):
+    return [pytest.param(ref, answer, id=f"{category}: {ref} | {answer}")
+            for category, pairs in table.items() for ref, answer in pairs]
+
+
+@pytest.mark.parametrize("reference, completion", _cases(EQUAL))
+def test_equivalent_notation_scores_one(reference, completion):
+    assert score(completion, reference) == 1.0
+
+
+@pytest.mark.parametrize("reference, completion", _cases(DIFFERENT))
+def test_different_notation_scores_zero(reference, completion):
+    assert score(completion, reference) == 0.0
+
+
+@pytest.mark.parametrize("reference, completion, expected", UNCHANGED)
+def test_readings_the_rules_leave_alone(reference, completion, expected):
+    assert score(completion, reference) == expected
