@@ -340,6 +340,13 @@ class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
 
     # -- atoms -------------------------------------------------------------------------------
     def prefix(self):
+        start = self.pos
+        value = self.atom()
+        if isinstance(value, sympy.Symbol) and self.peek().is_op("("):
+            return self.maybe_applied(value, start)  # \Phi(x, y), P(2) = 5
+        return value
+
+    def atom(self):
         token = self.peek()
         kind, text = token.kind, token.text
         if kind == "num":

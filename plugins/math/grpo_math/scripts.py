@@ -14,7 +14,7 @@ from __future__ import annotations
 import sympy
 
 from . import algebra
-from .values import ParseError, Word
+from .values import ParseError, Seq, Word
 from .vocab import FUNCTIONS, GREEK, GREEK_VARIANTS, KNOWN_COMMANDS, STYLE_COMMANDS
 
 # Old-style font switches (``_{\rm max}``): dropped inside a subscript label, like \mathrm.
@@ -98,6 +98,61 @@ class ScriptsMixin:
             return None
         self.pos = end
         return "".join(parts)
+
+    # -- function notation -------------------------------------------------------------------
+    def maybe_applied(self, symbol, start: int):
+        """``\\Phi(x, y)``: a name before a bracket is a function applied to it when the bracket
+        holds several arguments (a number times a tuple means nothing), or when the answer
+        starts by defining it at simple arguments (``P(2) = 5``, ``T(n) = n^2``). Otherwise the
+        bracket is a factor, as before: ``x(x+1)``, ``a(b+c) = 0``, ``k(1) + 2``. A capital
+        letter before numbers, not defined by an ``=``, is a point: ``A(1, 2)`` is ``(1, 2)``."""
+        if symbol.name in self.bound or not symbol.name[:1].isalpha():
+            return symbol
+        shape = self.bracket_shape()
+        if shape is None:
+            return symbol
+        several, simple, after = shape
+        defined = simple and self.peek(after).is_op("=") and self.starts_statement(start)
+        if not (several or defined):
+            return symbol
+        self.advance()  # (
+        args, _ = self.bracket_items(frozenset({")"}))
+        algebra.need_scalars(*args)
+        if several and not defined and symbol.name[0].isupper() and len(symbol.name.split("_")[0]) == 1 \
+                and all(arg.is_number for arg in args):
+            return Seq("tuple", tuple(args))  # the point A(1, 2) is its coordinates
+        return sympy.Function(symbol.name)(*args)
+
+    def bracket_shape(self) -> tuple[bool, bool, int] | None:
+        """For the ``(`` at the cursor: whether it holds several comma-separated items, whether
+        each is one number, letter or Greek name, and the offset of the token after its ``)``.
+        None when it does not close with ``)``. A linear scan of the tokens, nothing parsed."""
+        depth, offset, several, simple, item = 0, 0, False, True, 0
+        while True:
+            token = self.peek(offset)
+            if token.kind == "eof":
+                return None
+            if token.kind == "op" and token.text in ("(", "[", "{", "\\{"):
+                depth += 1
+                simple = simple and depth == 1
+            elif token.kind == "op" and token.text in (")", "]", "}", "\\}"):
+                depth -= 1
+                if depth == 0:
+                    return (several, simple and item == 1, offset + 1) if token.text == ")" \
+                        else None
+            elif depth == 1 and (token.is_op(",", ";")):
+                several, simple, item = True, simple and item == 1, 0
+            elif depth == 1 and token.is_op("-") and item == 0:
+                pass  # P(-1) = 3: a signed number is still one simple argument
+            elif depth == 1:
+                item += 1
+                simple = simple and (token.kind == "num" or (token.kind == "word" and len(token.text) == 1)
+                                     or (token.kind == "cmd" and token.text in GREEK))
+            offset += 1
+
+    def starts_statement(self, start: int) -> bool:
+        before = self.tokens[start - 1] if start > 0 else None
+        return before is None or before.kind in ("sep", "implies") or before.is_op(",", ";")
 
     # -- marks -------------------------------------------------------------------------------
     def marks_ahead(self, offset: int = 0) -> tuple[str, int] | None:

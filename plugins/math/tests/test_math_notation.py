@@ -29,6 +29,14 @@ EQUAL = {
         ("2v'", "2 v^{\\prime}"), ("T^*", "T^{*}"), ("T^*", "T^{\\ast}"), ("a^\\dagger", "a^{\\dagger}"),
         ("v'^2", "(v')^2"), ("x^{*}_1", "x_1^*"),
     ],
+    "function notation on the left": [
+        ("\\Phi(x,y) = \\frac{x+1}{2y}", "\\frac{x+1}{2y}"),
+        ("\\Phi(x,y) = \\frac{x+1}{2y}", "\\frac{x}{2y} + \\frac{1}{2y}"),
+        ("\\frac{x+1}{2y}", "\\Phi(x, y) = \\frac{x}{2y}+\\frac{1}{2y}"),
+        ("F(x, y) = x^2 + y", "x^2+y"), ("u_1(x, t) = x t", "xt"), ("f(x) = 2x+1", "y = 2x+1"),
+        ("P(2) = 5", "5"), ("P(-1) = 3", "3"), ("T(n) = n^2", "n^2"), ("A(1, 2)", "(1, 2)"),
+        ("V(r) = \\frac{4}{3}\\pi r^3", "\\frac{4\\pi r^3}{3}"),
+    ],
 }
 
 DIFFERENT = {
@@ -43,11 +51,19 @@ DIFFERENT = {
         ("\\omega_{L}^{\\prime}", "\\omega_L"), ("x'", "x''"), ("x'", "x"), ("T^*", "T"),
         ("a^\\dagger", "a^*"), ("\\omega'_L", "\\omega_L'^2"),
     ],
+    "function notation on the left": [
+        ("\\Phi(x,y) = \\frac{x+1}{2y}", "\\frac{x+2}{2y}"), ("F(x, y) = x^2 + y", "x^2+2y"),
+        ("A(1, 2)", "(2, 1)"), ("f(1, 2)", "(1, 2)"), ("P(2) = 5", "2"),
+    ],
 }
 
 # Readings a new rule must not change: (reference, completion, expected score).
 UNCHANGED = [
     ("2^{10}", "1024", 1.0), ("e^{i\\pi}", "-1", 1.0), ("x^2", "x \\cdot x", 1.0),
+    # a name before a bracket is still a factor unless the bracket holds several arguments or
+    # the answer defines the name at simple arguments
+    ("x(x+1) = 0", "0", 0.0), ("x(1-x) = 0", "0", 0.0), ("a(b+c)", "ab+ac", 1.0), ("k(1) + 2", "k+2", 1.0),
+    ("x(x+1)", "x^2+x", 1.0),
 ]
 
 
