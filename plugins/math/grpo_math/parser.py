@@ -210,6 +210,8 @@ class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
                 return 60
             if text in ("!", "%", "'"):
                 return 70
+        if kind == "op" and text == "(" and self.approximation_ahead():
+            return 10
         if kind == "cmd":
             if text in RELATION_COMMANDS or text == "notin":
                 return 10
@@ -298,6 +300,12 @@ class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
                 op = "!="
             elif token.kind == "cmd" and (token.text in RELATION_COMMANDS or token.text == "notin"):
                 op = RELATION_COMMANDS.get(token.text, "notin")
+            elif token.is_op("(") and self.approximation_ahead():  # 1/\sqrt3 (\approx 0.577)
+                self.pos += 2
+                ops.append("~")
+                segs.append(self.expression(0))
+                self.expect(")")
+                continue
             else:
                 break
             self.advance()
@@ -306,6 +314,10 @@ class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
             if len(ops) > MAX_ITEMS:
                 raise ParseError("relation chain too long")
         return Rel(tuple(ops), tuple(segs))
+
+    def approximation_ahead(self) -> bool:
+        following = self.peek(1)
+        return following.kind == "cmd" and RELATION_COMMANDS.get(following.text) == "~"
 
     def postfix(self, left):
         token = self.advance()

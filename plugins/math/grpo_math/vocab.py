@@ -44,7 +44,8 @@ FUNCTIONS = frozenset("""
 RELATION_COMMANDS = {
     "le": "<=", "leq": "<=", "leqslant": "<=", "leqq": "<=", "ge": ">=", "geq": ">=",
     "geqslant": ">=", "geqq": ">=", "lt": "<", "gt": ">", "ne": "!=", "neq": "!=",
-    "approx": "~", "simeq": "~", "equiv": "=", "in": "in",
+    "approx": "~", "simeq": "~", "approxeq": "~", "thickapprox": "~", "sim": "~", "thicksim": "~",
+    "equiv": "=", "in": "in",
 }
 
 SET_COMMANDS = {"cup": "union", "cap": "inter", "setminus": "minus", "backslash": "minus"}

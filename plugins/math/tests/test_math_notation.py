@@ -37,6 +37,19 @@ EQUAL = {
         ("P(2) = 5", "5"), ("P(-1) = 3", "3"), ("T(n) = n^2", "n^2"), ("A(1, 2)", "(1, 2)"),
         ("V(r) = \\frac{4}{3}\\pi r^3", "\\frac{4\\pi r^3}{3}"),
     ],
+    "exact value and its approximation": [
+        ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "\\frac{\\sqrt3}{3}"),
+        ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "\\frac{1}{\\sqrt{3}}"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} \\approx 0.58"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} (\\approx 0.577)"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} \\simeq 0.577"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} \u2248 0.577"),
+        ("\\frac{\\sqrt{3}}{3}", "x = \\frac{\\sqrt{3}}{3} \\approx 0.577"),
+        # the approximation is an answer too when it is the exact value rounded
+        ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "0.577"), ("3.14", "\\pi \\approx 3.14"),
+        ("2.71", "e \\approx 2.71"), ("123000", "123456 \\approx 1.23 \\times 10^5"),
+        ("11", "x \\approx 11"),
+    ],
 }
 
 DIFFERENT = {
@@ -54,6 +67,13 @@ DIFFERENT = {
     "function notation on the left": [
         ("\\Phi(x,y) = \\frac{x+1}{2y}", "\\frac{x+2}{2y}"), ("F(x, y) = x^2 + y", "x^2+2y"),
         ("A(1, 2)", "(2, 1)"), ("f(1, 2)", "(1, 2)"), ("P(2) = 5", "2"),
+    ],
+    "exact value and its approximation": [
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{2}}{2} \\approx 0.707"),
+        ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "\\frac{\\sqrt2}{2}"),
+        ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "0.578"), ("\\frac{\\sqrt{3}}{3}", "0.577"),
+        # an "approximation" that is not the exact value rounded is no answer of its own
+        ("11", "x = 5+5+1 = 1/3 \\approx 11"), ("0.7", "\\frac{\\sqrt{3}}{3} \\approx 0.7"),
     ],
 }
 
