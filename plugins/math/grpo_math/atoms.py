@@ -8,9 +8,11 @@ import sympy
 
 from . import algebra
 from .values import ParseError, Word
-from .vocab import DEGREE_WORDS, FUNCTIONS, PERCENT_WORDS, UNIT_WORDS
+from .vocab import DEGREE_WORDS, FUNCTIONS, PERCENT_WORDS, RELATION_COMMANDS, UNIT_WORDS
 
 _APPLIED_FUNCTION_LETTERS = frozenset("fgh")
+_TERM_BOUNDARY_OPS = frozenset("( [ { \\{ , ; = < > <= >= != + - \\\\ &".split())
+_TERM_END_OPS = frozenset(") ] } \\} , ; = < > <= >= != + - % \\\\ &".split())
 _LETTER_CONSTANTS = {"e": sympy.E, "i": sympy.I}
 
 
@@ -28,9 +30,28 @@ class AtomsMixin:
         if self.peek().is_op("_") and places is None:
             return self.based_numeral(token.text)
         if places is None and self.peek().kind == "cmd" and self.peek().text in (
-                "frac", "dfrac", "tfrac") and value.is_Integer:
+                "frac", "dfrac", "tfrac", "cfrac") and value.is_Integer:
             return self.maybe_mixed_number(value)
+        if token.text.isdigit() and self.spaced_fraction_ahead():
+            numerator, denominator = int(self.peek().text), int(self.peek(2).text)
+            if value >= 1 and 0 < numerator < denominator:
+                self.pos += 3
+                return value + sympy.Rational(numerator, denominator)
         return value
+
+    def spaced_fraction_ahead(self) -> bool:
+        """``1 1/2``: a whole number, a space and a proper fraction of digits is a mixed number
+        only where nothing else can be meant: the whole number starts a term (after the start,
+        a bracket, a separator, a relation or a sign, never after ``x``, ``^`` or ``/``) and the
+        fraction ends it (before the end, a separator, a relation, a sign, ``%`` or a unit word,
+        never before a letter, ``^`` or a bracket). ``x 1/2`` stays x/2 and ``2^6 3/4`` stays
+        48."""
+        before, whole_next, slash, denominator, after = (self.peek(-2), self.peek(), self.peek(1),
+                                                          self.peek(2), self.peek(3))
+        if not (whole_next.kind == "num" and whole_next.space and whole_next.text.isdigit()
+                and slash.is_op("/") and denominator.kind == "num" and denominator.text.isdigit()):
+            return False
+        return _opens_term(before) and _closes_term(after)
 
     def note_places(self, places: int | None) -> None:
         if places is not None:
@@ -130,3 +151,18 @@ class AtomsMixin:
             return Word(text)
         first = self.letter(self.split_first_char().text)
         return algebra.mul(first, self.word())
+
+
+def _opens_term(token) -> bool:
+    return token.kind in ("start", "sep", "implies", "text") or (
+        token.kind == "op" and token.text in _TERM_BOUNDARY_OPS) or (
+        token.kind == "cmd" and (token.text in RELATION_COMMANDS or token.text in ("pm", "mp")))
+
+
+def _closes_term(token) -> bool:
+    if token.kind in ("eof", "sep", "implies", "end", "text"):
+        return True
+    if token.kind == "word":  # 1 1/2 cups, but not 1 1/2 x
+        return len(token.text) >= 2 and token.text.lower() not in FUNCTIONS
+    return (token.kind == "op" and token.text in _TERM_END_OPS) or (
+        token.kind == "cmd" and (token.text in RELATION_COMMANDS or token.text in ("pm", "mp")))

@@ -50,6 +50,16 @@ EQUAL = {
         ("2.71", "e \\approx 2.71"), ("123000", "123456 \\approx 1.23 \\times 10^5"),
         ("11", "x \\approx 11"),
     ],
+    "factors side by side": [
+        ("2^6 \\cdot 3^5 \\cdot 5^4", "2^6 3^5 5^4"), ("9720000", "2^6 3^5 5^4"), ("2^{6} 3^{5}", "2^6 3^5"),
+        ("6400", "2^6 100"), ("48", "2^4 3"),
+    ],
+    "mixed numbers": [
+        ("1.5", "1 1/2"), ("\\frac32", "1 1/2"), ("-1.5", "-1 1/2"), ("11/4", "x = 2 3/4"),
+        ("3/2", "1 1/2 \\text{ cups}"), ("3/2", "1 1/2 cups"), ("(1.5, 2.25)", "(1 1/2, 2 1/4)"),
+        ("1.125", "1 125/1000"), ("1.5", "1\\frac{1}{2}"), ("1.5", "1 \\frac{1}{2}"), ("3.5", "3\\tfrac12"),
+        ("0.5", "2 - 1 1/2"),
+    ],
 }
 
 DIFFERENT = {
@@ -75,6 +85,12 @@ DIFFERENT = {
         # an "approximation" that is not the exact value rounded is no answer of its own
         ("11", "x = 5+5+1 = 1/3 \\approx 11"), ("0.7", "\\frac{\\sqrt{3}}{3} \\approx 0.7"),
     ],
+    "factors side by side": [
+        ("2^6 \\cdot 3^5 \\cdot 5^4", "2^6 3^4 5^4"), ("2^6 \\cdot 3^5", "2^{63^5}"),
+    ],
+    "mixed numbers": [
+        ("1.5", "1 1/2 x"), ("x + 1/2", "x 1/2"), ("2.5", "1 3/2"), ("1/2", "1 1/2"), ("1.5", "11/2"),
+    ],
 }
 
 # Readings a new rule must not change: (reference, completion, expected score).
@@ -84,6 +100,11 @@ UNCHANGED = [
     # the answer defines the name at simple arguments
     ("x(x+1) = 0", "0", 0.0), ("x(1-x) = 0", "0", 0.0), ("a(b+c)", "ab+ac", 1.0), ("k(1) + 2", "k+2", 1.0),
     ("x(x+1)", "x^2+x", 1.0),
+    # side by side, numbers multiply only after a one-token exponent; 1 000 is a digit group
+    ("\\sin x \\cos x", "\\frac{\\sin 2x}{2}", 1.0), ("2x", "2 x", 1.0), ("1000", "1 000", 1.0),
+    ("12", "3 4", 0.0),
+    # a space before a fraction makes a mixed number only where nothing else can be meant
+    ("x/2", "x 1/2", 1.0), ("48", "2^6 3/4", 1.0), ("1.5x", "1 1/2 x", 0.0),
 ]
 
 
