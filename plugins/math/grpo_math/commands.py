@@ -183,9 +183,9 @@ class CommandsMixin:
         if name in ("gcd", "lcm"):
             return self.integer_function(name, args)
         if name == "det":
-            if len(args) != 1 or not algebra.is_matrix(args[0]) or args[0].rows > 4:
-                raise ParseError("det of something that is not a small matrix")
-            value = args[0].det()
+            if len(args) != 1 or not algebra.is_matrix(args[0]):
+                raise ParseError("det of something that is not a matrix")
+            value = algebra.determinant(args[0])
         elif name == "lg" or (name == "log" and base is not None):
             base = base if base is not None else sympy.Integer(10)
             value = algebra.div(algebra.apply(sympy.log, *args), algebra.apply(sympy.log, base))
@@ -233,6 +233,10 @@ class CommandsMixin:
     # -- environments ------------------------------------------------------------------------
     def environment(self):
         name = self.advance().text
+        if name == "vmatrix":  # bars around a matrix: its determinant
+            return algebra.determinant(self.matrix_body())
+        if name == "Vmatrix":  # double bars: the length of a vector
+            return algebra.norm(self.matrix_body())
         if name in MATRIX_ENVIRONMENTS:
             return self.matrix_body()
         if name in TRANSPARENT_ENVIRONMENTS:

@@ -60,6 +60,15 @@ EQUAL = {
         ("1.125", "1 125/1000"), ("1.5", "1\\frac{1}{2}"), ("1.5", "1 \\frac{1}{2}"), ("3.5", "3\\tfrac12"),
         ("0.5", "2 - 1 1/2"),
     ],
+    "determinants": [
+        ("-2", "\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}"), ("ad-bc", "\\left|\\begin{array}{cc}a&b\\\\c&d\\end{array}\\right|"),
+        ("\\begin{vmatrix}a&b\\\\c&d\\end{vmatrix}", "\\det\\begin{pmatrix}a&b\\\\c&d\\end{pmatrix}"),
+        ("24", "\\det\\begin{bmatrix}2&0&0\\\\0&3&0\\\\0&0&4\\end{bmatrix}"),
+        ("-3", "\\begin{vmatrix}1&2&3\\\\4&5&6\\\\7&8&10\\end{vmatrix}"),
+        ("-3", "\\begin{vmatrix}1&2&3\\\\4&5&6\\\\7&8&10\\end{vmatrix} = -3"),
+        ("x^2-1", "\\begin{vmatrix}x&1\\\\1&x\\end{vmatrix}"), ("1", "\\begin{vmatrix}\\sqrt2&1\\\\1&\\sqrt2\\end{vmatrix}"),
+        ("5", "\\begin{Vmatrix}3\\\\4\\end{Vmatrix}"), ("5", "\\left|\\begin{pmatrix}3\\\\4\\end{pmatrix}\\right|"),
+    ],
 }
 
 DIFFERENT = {
@@ -91,10 +100,17 @@ DIFFERENT = {
     "mixed numbers": [
         ("1.5", "1 1/2 x"), ("x + 1/2", "x 1/2"), ("2.5", "1 3/2"), ("1/2", "1 1/2"), ("1.5", "11/2"),
     ],
+    "determinants": [
+        ("2", "\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}"), ("x^2+1", "\\begin{vmatrix}x&1\\\\1&x\\end{vmatrix}"),
+        # a determinant is a number, never the matrix it is taken of
+        ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}"),
+    ],
 }
 
 # Readings a new rule must not change: (reference, completion, expected score).
 UNCHANGED = [
+    ("\\begin{vmatrix}1&2&3\\end{vmatrix}", "6", None),  # no determinant of a row: unreadable
+    ("\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}", 1.0),
     ("2^{10}", "1024", 1.0), ("e^{i\\pi}", "-1", 1.0), ("x^2", "x \\cdot x", 1.0),
     # a name before a bracket is still a factor unless the bracket holds several arguments or
     # the answer defines the name at simple arguments
