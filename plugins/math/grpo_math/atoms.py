@@ -32,6 +32,10 @@ class AtomsMixin:
         if places is None and self.peek().kind == "cmd" and self.peek().text in (
                 "frac", "dfrac", "tfrac", "cfrac") and value.is_Integer:
             return self.maybe_mixed_number(value)
+        if token.text.isdigit() and self.peek().kind in ("word", "text", "cmd"):
+            clock = self.hour_with_meridiem(value)  # 8 P.M.
+            if clock is not None:
+                return clock
         if token.text.isdigit() and self.spaced_fraction_ahead():
             numerator, denominator = int(self.peek().text), int(self.peek(2).text)
             if value >= 1 and 0 < numerator < denominator:

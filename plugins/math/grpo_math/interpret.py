@@ -15,7 +15,7 @@ from sympy.core.function import AppliedUndef
 
 from . import numeric
 from .algebra import is_expr
-from .values import Interval, Multi, Parsed, Ratio, Rel, Seq, SetOp, Text, Word
+from .values import Clock, Interval, Multi, Parsed, Ratio, Rel, Seq, SetOp, Text, Word
 
 MAX_READINGS = 8
 _INEQUALITIES = frozenset(("<", "<=", ">", ">="))
@@ -121,6 +121,9 @@ def relation_readings(rel: Rel) -> list:
     if all(op in ("=", "~") for op in ops):
         if ops == ("=",):
             left, right = segs
+            if isinstance(left, Ratio) and isinstance(right, Clock) and right.ratio is not None:
+                right = right.ratio  # V_1 : V_2 = 11:21 is a ratio, not a time of day
+                rel = Rel(ops, (left, right))
             found = [rel]
             if is_name(left):
                 found.append(right)

@@ -17,11 +17,12 @@ import sympy
 
 from . import algebra
 from .atoms import AtomsMixin
+from .clock import ClockMixin
 from .commands import CommandsMixin
 from .groups import GroupsMixin, as_set
 from .lexer import Token, tokenize
 from .scripts import ScriptsMixin
-from .values import ParseError, Parsed, Ratio, Rel, Seq, SetOp, Word
+from .values import ParseError, Parsed, Rel, Seq, SetOp, Word
 from .vocab import OPERATOR_COMMANDS, RELATION_COMMANDS, SET_COMMANDS
 
 MAX_NESTING = 30      # brackets inside brackets, counted before parsing
@@ -58,7 +59,7 @@ def parse(text: str) -> Parsed:
     return parsed
 
 
-class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
+class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
     def __init__(self, tokens: list[Token]):
         self.tokens = tokens
         self.pos = 0
@@ -248,13 +249,7 @@ class Parser(AtomsMixin, ScriptsMixin, CommandsMixin, GroupsMixin):
         if bp == 10:
             return self.relation_chain(left)
         if bp == 15:
-            parts = [left]
-            while self.peek().is_op(":"):
-                self.advance()
-                parts.append(self.expression(15))
-            if any(isinstance(p, Word) for p in parts):
-                raise ParseError("a ratio of words")
-            return Ratio(tuple(parts))
+            return self.ratio(left)
         if bp == 20:
             self.advance()
             return SetOp(SET_COMMANDS[text], (as_set(left), as_set(self.expression(20))))

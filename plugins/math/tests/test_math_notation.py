@@ -69,6 +69,15 @@ EQUAL = {
         ("x^2-1", "\\begin{vmatrix}x&1\\\\1&x\\end{vmatrix}"), ("1", "\\begin{vmatrix}\\sqrt2&1\\\\1&\\sqrt2\\end{vmatrix}"),
         ("5", "\\begin{Vmatrix}3\\\\4\\end{Vmatrix}"), ("5", "\\left|\\begin{pmatrix}3\\\\4\\end{pmatrix}\\right|"),
     ],
+    "clock times": [
+        ("20:34", "20:34:00"), ("20:34", "8:34 P.M."), ("8:34 p.m.", "20:34"), ("20:34", "8:34 \\text{ P.M.}"),
+        ("20:34", "8:34 \\text{pm}"), ("20:34", "8:34PM"), ("20:34", "8:34 \\mathrm{PM}"), ("8:34", "8:34 a.m."),
+        ("08:34", "8:34 AM"), ("12:00", "12:00 noon"), ("12 noon", "12:00 \\text{ noon}"), ("12:00", "noon"),
+        ("0:00", "12:00 a.m."), ("midnight", "12:00 \\mathrm{AM}"), ("0:00", "24:00"), ("20:00", "8 P.M."),
+        ("20:00", "8 \\text{ p.m.}"), ("20:34", "t = 8:34 \\text{ P.M.}"), ("8:34 pm", "20:34 \\text{ hours}"),
+        # a ratio stays a ratio: against a ratio, and where the left side names one
+        ("3:4", "6:8"), ("2:30", "4:60"), ("V_1:V_2 = 11:21", "22:42"), ("S_{MBCN}:S=7:32", "\\boxed{7:32}"),
+    ],
 }
 
 DIFFERENT = {
@@ -105,6 +114,12 @@ DIFFERENT = {
         # a determinant is a number, never the matrix it is taken of
         ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}"),
     ],
+    "clock times": [
+        ("20:34", "8:34 A.M."), ("8:34", "8:34 P.M."), ("12:00 a.m.", "12:00 p.m."), ("12:00", "1:00"),
+        ("20:34", "20:35"), ("20:34:00", "20:34:30"), ("12:00", "midnight"),
+        # two times are compared as times, never as ratios
+        ("12:30", "6:15"), ("10:17", "20:34"), ("11:21", "22:42"),
+    ],
 }
 
 # Readings a new rule must not change: (reference, completion, expected score).
@@ -121,6 +136,8 @@ UNCHANGED = [
     ("12", "3 4", 0.0),
     # a space before a fraction makes a mixed number only where nothing else can be meant
     ("x/2", "x 1/2", 1.0), ("48", "2^6 3/4", 1.0), ("1.5x", "1 1/2 x", 0.0),
+    # pm after a number without a colon may be picometres: the unit is dropped, as before
+    ("74", "74 \\text{ pm}", 1.0), ("1:2:3", "2:4:6", 0.0),
 ]
 
 
