@@ -366,6 +366,9 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
         if kind == "cmd" and text in ("pm", "mp"):
             self.advance()
             return algebra.plus_minus(self.expression(35))
+        if kind == "cmd" and RELATION_COMMANDS.get(text) == "~":  # "\\approx 0.577": that value
+            self.advance()
+            return self.expression(10)
         if kind == "cmd":
             return self.command()
         if kind == "begin":

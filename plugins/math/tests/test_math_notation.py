@@ -48,7 +48,10 @@ EQUAL = {
         # the approximation is an answer too when it is the exact value rounded
         ("\\frac{\\sqrt{3}}{3} \\approx 0.577", "0.577"), ("3.14", "\\pi \\approx 3.14"),
         ("2.71", "e \\approx 2.71"), ("123000", "123456 \\approx 1.23 \\times 10^5"),
-        ("11", "x \\approx 11"),
+        ("11", "x \\approx 11"), ("0.577", "\\approx 0.577"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt3}{3} \\text{ (approximately 0.577)}"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt3}{3} \\text{ approximately } 0.577"),
+        ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt3}{3} (approx. 0.577)"),
     ],
     "factors side by side": [
         ("2^6 \\cdot 3^5 \\cdot 5^4", "2^6 3^5 5^4"), ("9720000", "2^6 3^5 5^4"), ("2^{6} 3^{5}", "2^6 3^5"),
