@@ -148,13 +148,27 @@ class AtomsMixin:
         if lower in ("infinity", "inf"):
             self.advance()
             return sympy.oo
-        if lower in UNIT_WORDS or len(text) >= 3:
+        whole = self.pos != self.split_at  # not the rest of a run already split
+        if whole and (lower in UNIT_WORDS or (len(text) >= 3 and self.reads_as_word(token))):
             self.advance()
             self.percent = self.percent or lower in PERCENT_WORDS
             self.degrees = self.degrees or lower in DEGREE_WORDS
             return Word(text)
-        first = self.letter(self.split_first_char().text)
-        return algebra.mul(first, self.word())
+        # Letters side by side are a product of variables, one factor each, so that a power
+        # takes only the last: mv^2 is m v^2, and 3abc is 3 a b c.
+        return self.letter(self.split_first_char().text)
+
+    def reads_as_word(self, token) -> bool:
+        """Whether a run of three or more letters is a word (a unit, a name, prose: dropped
+        beside a quantity) rather than variables side by side. Variables are runs without a
+        lower-case vowel (``mgh``, ``GMm``, ``nRT``), runs glued to a number or a bracket before
+        them (``2mgh``, ``3abc``), and runs carrying a script (``abc^2``)."""
+        before, after = self.peek(-1), self.peek(1)
+        if not any(vowel in token.text for vowel in "aeiou"):
+            return False
+        if not token.space and (before.kind == "num" or before.is_op(")", "}")):
+            return False
+        return not after.is_op("^", "_")
 
 
 def _opens_term(token) -> bool:

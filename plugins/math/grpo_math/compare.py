@@ -136,6 +136,10 @@ class Checker:
             return False
         if len(text.text) == 1:
             return other == sympy.Symbol(text.text) or other == _LETTER_CONSTANTS.get(text.text)
+        if isinstance(other, sympy.Mul) and text.text.isalpha() and all(
+                isinstance(f, sympy.Symbol) and len(f.name) == 1 for f in other.args):
+            # "abc" read as a word and a b c as variables: the same letters, each once
+            return sorted(f.name.lower() for f in other.args) == sorted(text.text)
         return isinstance(other, sympy.Symbol) and other.name.lower() == text.text
 
     # -- relations ---------------------------------------------------------------------------

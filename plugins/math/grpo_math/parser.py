@@ -69,6 +69,7 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
         self.percent = self.degrees = False
         self.in_argument = 0  # depth of function arguments being parsed
         self.places: int | None = None  # decimal places of the coarsest decimal literal
+        self.split_at = -1  # position of the token split_first_char last shortened
 
     # -- token stream ------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
@@ -93,6 +94,7 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
         if len(token.text) > 1 and token.kind in ("num", "word") and not (
                 token.kind == "num" and not token.text[0].isdigit()):
             self.tokens[self.pos] = Token(token.kind, token.text[1:], False)
+            self.split_at = self.pos  # the rest of a letter run is letters too (GMm: not "Mm")
             return Token(token.kind, token.text[0], token.space)
         return self.advance()
 

@@ -57,6 +57,11 @@ EQUAL = {
         ("2^6 \\cdot 3^5 \\cdot 5^4", "2^6 3^5 5^4"), ("9720000", "2^6 3^5 5^4"), ("2^{6} 3^{5}", "2^6 3^5"),
         ("6400", "2^6 100"), ("48", "2^4 3"),
     ],
+    "letters side by side": [
+        ("\\frac{mv^2}{r}", "\\frac{m v^2}{r}"), ("\\frac{1}{2}mv^2", "\\frac{m v^2}{2}"), ("mgh", "m g h"),
+        ("2mgh", "2 m g h"), ("a^3+b^3+c^3-3abc", "a^3+b^3+c^3-3 a b c"), ("\\frac{GMm}{r^2}", "\\frac{G M m}{r^2}"),
+        ("mgl\\sin\\theta", "m g l \\sin\\theta"), ("nRT", "n R T"), ("xy^2", "x y^2"), ("abc", "a b c"),
+    ],
     "mixed numbers": [
         ("1.5", "1 1/2"), ("\\frac32", "1 1/2"), ("-1.5", "-1 1/2"), ("11/4", "x = 2 3/4"),
         ("3/2", "1 1/2 \\text{ cups}"), ("3/2", "1 1/2 cups"), ("(1.5, 2.25)", "(1 1/2, 2 1/4)"),
@@ -109,6 +114,9 @@ DIFFERENT = {
     "factors side by side": [
         ("2^6 \\cdot 3^5 \\cdot 5^4", "2^6 3^4 5^4"), ("2^6 \\cdot 3^5", "2^{63^5}"),
     ],
+    "letters side by side": [
+        ("xy^2", "x^2 y^2"), ("\\frac{mv^2}{r}", "\\frac{m^2 v^2}{r}"), ("abc", "a b"), ("3abc", "3"),
+    ],
     "mixed numbers": [
         ("1.5", "1 1/2 x"), ("x + 1/2", "x 1/2"), ("2.5", "1 3/2"), ("1/2", "1 1/2"), ("1.5", "11/2"),
     ],
@@ -141,6 +149,9 @@ UNCHANGED = [
     ("x/2", "x 1/2", 1.0), ("48", "2^6 3/4", 1.0), ("1.5x", "1 1/2 x", 0.0),
     # pm after a number without a colon may be picometres: the unit is dropped, as before
     ("74", "74 \\text{ pm}", 1.0), ("1:2:3", "2:4:6", 0.0),
+    # words are still words: units and names beside a quantity are dropped, prose is text
+    ("5", "5 cm", 1.0), ("5", "5cm", 1.0), ("5", "5 apples", 1.0), ("\\text{odd}", "odd", 1.0),
+    ("\\text{Evelyn}", "Evelyn", 1.0), ("\\text{no solution}", "No solution", 1.0),
 ]
 
 
