@@ -11,6 +11,7 @@ from .values import ParseError, Word
 from .vocab import DEGREE_WORDS, FUNCTIONS, PERCENT_WORDS, RELATION_COMMANDS, UNIT_WORDS
 
 _APPLIED_FUNCTION_LETTERS = frozenset("fgh")
+_MERIDIEM_STARTS = frozenset("a p am pm noon midnight".split())
 _TERM_BOUNDARY_OPS = frozenset("( [ { \\{ , ; = < > <= >= != + - \\\\ &".split())
 _TERM_END_OPS = frozenset(") ] } \\} , ; = < > <= >= != + - % \\\\ &".split())
 _LETTER_CONSTANTS = {"e": sympy.E, "i": sympy.I}
@@ -32,11 +33,14 @@ class AtomsMixin:
         if places is None and self.peek().kind == "cmd" and self.peek().text in (
                 "frac", "dfrac", "tfrac", "cfrac") and value.is_Integer:
             return self.maybe_mixed_number(value)
-        if token.text.isdigit() and self.peek().kind in ("word", "text", "cmd"):
+        follow = self.peek()
+        if follow.kind in ("word", "text", "cmd") and token.text.isdigit() and (
+                follow.kind != "word" or follow.text.lower() in _MERIDIEM_STARTS):
             clock = self.hour_with_meridiem(value)  # 8 P.M.
             if clock is not None:
                 return clock
-        if token.text.isdigit() and self.spaced_fraction_ahead():
+        if follow.kind == "num" and follow.space and token.text.isdigit() \
+                and self.spaced_fraction_ahead():
             numerator, denominator = int(self.peek().text), int(self.peek(2).text)
             if value >= 1 and 0 < numerator < denominator:
                 self.pos += 3
@@ -56,6 +60,13 @@ class AtomsMixin:
                 and slash.is_op("/") and denominator.kind == "num" and denominator.text.isdigit()):
             return False
         return _opens_term(before) and _closes_term(after)
+
+    def numbers_side_by_side(self) -> bool:
+        """Two numbers in a row (``1 000``, ``12 34``) do not multiply: the space is a digit
+        group or a typo. After a one-token exponent they do: ``2^6 3^5`` is ``2^6 \\cdot 3^5``,
+        as TeX typesets it."""
+        return self.peek().kind == "num" and self.peek(-1).kind == "num" \
+            and not self.peek(-2).is_op("^")
 
     def note_places(self, places: int | None) -> None:
         if places is not None:

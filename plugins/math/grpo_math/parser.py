@@ -62,6 +62,7 @@ def parse(text: str) -> Parsed:
 class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
     def __init__(self, tokens: list[Token]):
         self.tokens = tokens
+        self.last = len(tokens) - 1
         self.pos = 0
         self.depth = 0
         self.abs_depth = 0
@@ -73,7 +74,9 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
 
     # -- token stream ------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
-        index = min(self.pos + offset, len(self.tokens) - 1)
+        index = self.pos + offset
+        if index >= self.last:
+            return self.tokens[self.last]  # eof
         return self.tokens[index] if index >= 0 else _START
 
     def advance(self) -> Token:
@@ -224,16 +227,9 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
                 return 30 if text in ("pm", "mp") else 40
             if text in _POSTFIX_COMMANDS:
                 return 70
-        if self.starts_atom(token) and not self.numbers_side_by_side():
+        if self.starts_atom(token) and not (kind == "num" and self.numbers_side_by_side()):
             return 40
         return None
-
-    def numbers_side_by_side(self) -> bool:
-        """Two numbers in a row (``1 000``, ``12 34``) do not multiply: the space is a digit
-        group or a typo. After a one-token exponent they do: ``2^6 3^5`` is ``2^6 \\cdot 3^5``,
-        as TeX typesets it."""
-        return self.peek().kind == "num" and self.peek(-1).kind == "num" \
-            and not self.peek(-2).is_op("^")
 
     def starts_atom(self, token: Token) -> bool:
         if token.kind in ("num", "word", "text", "begin"):
