@@ -85,6 +85,9 @@ EQUAL = {
         ("20:00", "8 \\text{ p.m.}"), ("20:34", "t = 8:34 \\text{ P.M.}"), ("8:34 pm", "20:34 \\text{ hours}"),
         # a ratio stays a ratio: against a ratio, and where the left side names one
         ("3:4", "6:8"), ("2:30", "4:60"), ("V_1:V_2 = 11:21", "22:42"), ("S_{MBCN}:S=7:32", "\\boxed{7:32}"),
+        # in prose a time is the last number as a whole
+        ("20:34", "The train arrives at 8:34 P.M."), ("12:30", "She left at 12:30."),
+        ("20:34", "\\boxed{\\text{8:34 p.m.}}"), ("9:00", "\\boxed{9 \\text{ A.M.}}"),
     ],
 }
 
@@ -130,6 +133,7 @@ DIFFERENT = {
         ("20:34", "20:35"), ("20:34:00", "20:34:30"), ("12:00", "midnight"),
         # two times are compared as times, never as ratios
         ("12:30", "6:15"), ("10:17", "20:34"), ("11:21", "22:42"),
+        ("20:34", "The train arrives at 8:34 A.M."), ("3:4", "the ratio is 3:4 in 20:34"),
     ],
 }
 
