@@ -172,14 +172,15 @@ class AtomsMixin:
     def reads_as_word(self, token) -> bool:
         """Whether a run of three or more letters is a word (a unit, a name, prose: dropped
         beside a quantity) rather than variables side by side. Variables are runs without a
-        lower-case vowel (``mgh``, ``GMm``, ``nRT``), runs glued to a number or a bracket before
-        them (``2mgh``, ``3abc``), and runs carrying a script (``abc^2``)."""
+        lower-case vowel (``mgh``, ``GMm``, ``nRT``) unless a number stands apart before them
+        (``5 lbs``), runs glued to a number or a bracket before them (``2mgh``, ``3abc``), and
+        runs carrying a script (``abc^2``)."""
         before, after = self.peek(-1), self.peek(1)
-        if not any(vowel in token.text for vowel in "aeiou"):
-            return False
         if not token.space and (before.kind == "num" or before.is_op(")", "}")):
             return False
-        return not after.is_op("^", "_")
+        if after.is_op("^", "_"):
+            return False
+        return any(vowel in token.text for vowel in "aeiou") or (token.space and before.kind == "num")
 
 
 def _opens_term(token) -> bool:

@@ -80,7 +80,7 @@ UNIT_WORDS = frozenset("""
     kilograms liter liters litre litres second seconds minute minutes hour hours day days
     week weeks month months year years dollar dollars cent cents euro euros yuan pound pounds
     unit units degree degrees deg rad radians radian square cubic sq people students ways
-    points
+    points lbs pts yds rpm
     """.split())
 
 PERCENT_WORDS = frozenset("pct percent percentage percents".split())

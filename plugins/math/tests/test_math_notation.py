@@ -154,7 +154,8 @@ UNCHANGED = [
     # pm after a number without a colon may be picometres: the unit is dropped, as before
     ("74", "74 \\text{ pm}", 1.0), ("1:2:3", "2:4:6", 0.0),
     # words are still words: units and names beside a quantity are dropped, prose is text
-    ("5", "5 cm", 1.0), ("5", "5cm", 1.0), ("5", "5 apples", 1.0), ("\\text{odd}", "odd", 1.0),
+    ("5", "5 cm", 1.0), ("5", "5cm", 1.0), ("5", "5 apples", 1.0), ("5", "5 lbs", 1.0),
+    ("5", "5 kWh", 1.0), ("\\text{odd}", "odd", 1.0),
     ("\\text{Evelyn}", "Evelyn", 1.0), ("\\text{no solution}", "No solution", 1.0),
 ]
 
