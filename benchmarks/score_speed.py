@@ -108,12 +108,14 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"{result['date']}; {result['machine']}, {result['cores']} cores, Python "
-          f"{result['python']}; load average before {load_before}; grpo_math from {result['grpo_math']}")
+          f"{result['python']}; load average before {load_before}; "
+          f"grpo_math from {result['grpo_math']}")
     print(f"{result['rows']} rows (64 references x 8 completions), median of {args.repeats}")
     print(f"  grpo score (whole process): {result['grpo_score_seconds']:.2f} s "
           f"({1000 * result['grpo_score_seconds'] / result['rows']:.2f} ms a row)")
     if theirs is not None:
-        print(f"  Math-Verify parse+verify:   {result['math_verify_seconds']:.2f} s (in-process, serial)")
+        print(f"  Math-Verify parse+verify:   {result['math_verify_seconds']:.2f} s "
+              "(in-process, serial)")
         print(f"  ratio: {result['ratio']:.2f} (target <= 0.5)")
 
 

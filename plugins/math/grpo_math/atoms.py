@@ -180,7 +180,8 @@ class AtomsMixin:
             return False
         if after.is_op("^", "_"):
             return False
-        return any(vowel in token.text for vowel in "aeiou") or (token.space and before.kind == "num")
+        has_vowel = any(vowel in token.text for vowel in "aeiou")
+        return has_vowel or (token.space and before.kind == "num")
 
 
 def _opens_term(token) -> bool:

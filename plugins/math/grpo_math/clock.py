@@ -63,7 +63,8 @@ class ClockMixin:
         if fields[0] > 24 or (fields[0] == 24 and within_hour):
             self.pos -= offset
             return None
-        return Clock((fields[0] * 3600 + within_hour) % DAY, Ratio(tuple(map(sympy.Integer, fields))))
+        as_ratio = Ratio(tuple(sympy.Integer(field) for field in fields))
+        return Clock((fields[0] * 3600 + within_hour) % DAY, as_ratio)
 
     def hour_with_meridiem(self, hour):
         """``8 P.M.``, ``12 noon``: an hour alone with a meridiem, or None (nothing consumed).

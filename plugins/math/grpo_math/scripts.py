@@ -86,7 +86,8 @@ class ScriptsMixin:
                 parts.append(token.text)
             elif token.kind == "text":
                 parts.append("".join(token.text.split()))
-            elif token.kind == "cmd" and (token.text in STYLE_COMMANDS or token.text in _FONT_SWITCHES):
+            elif token.kind == "cmd" and (token.text in STYLE_COMMANDS
+                                          or token.text in _FONT_SWITCHES):
                 continue
             elif token.kind == "cmd" and _names_in_label(token.text):
                 parts.append(GREEK_VARIANTS.get(token.text, token.text))
@@ -118,7 +119,8 @@ class ScriptsMixin:
         self.advance()  # (
         args, _ = self.bracket_items(frozenset({")"}))
         algebra.need_scalars(*args)
-        if several and not defined and symbol.name[0].isupper() and len(symbol.name.split("_")[0]) == 1 \
+        letter = symbol.name.split("_")[0]
+        if several and not defined and len(letter) == 1 and letter.isupper() \
                 and all(arg.is_number for arg in args):
             return Seq("tuple", tuple(args))  # the point A(1, 2) is its coordinates
         return sympy.Function(symbol.name)(*args)
@@ -146,7 +148,8 @@ class ScriptsMixin:
                 pass  # P(-1) = 3: a signed number is still one simple argument
             elif depth == 1:
                 item += 1
-                simple = simple and (token.kind == "num" or (token.kind == "word" and len(token.text) == 1)
+                simple = simple and (token.kind == "num"
+                                     or (token.kind == "word" and len(token.text) == 1)
                                      or (token.kind == "cmd" and token.text in GREEK))
             offset += 1
 
