@@ -22,18 +22,20 @@ class AtomsMixin:
     def number(self):
         token = self.advance()
         value, places = algebra.number_from_literal(token.text)
-        if "." in token.text and self.peek().kind == "cmd" and self.peek().text == "overline":
+        follow = self.peek()
+        if follow.kind == "cmd" and follow.text == "overline" and "." in token.text:
             return self.repeating_decimal(token.text)  # exact: 0.1\overline{6} is 1/6
-        if self.peek().is_op(".") and self.peek(1).kind == "cmd" and self.peek(1).text == "overline":
+        if follow.is_op(".") and self.peek(1).kind == "cmd" and self.peek(1).text == "overline":
             self.advance()
             return self.repeating_decimal(token.text + ".")
         self.note_places(places)
-        if self.peek().is_op("_") and places is None:
+        if places is not None:
+            return value
+        if follow.is_op("_"):
             return self.based_numeral(token.text)
-        if places is None and self.peek().kind == "cmd" and self.peek().text in (
-                "frac", "dfrac", "tfrac", "cfrac") and value.is_Integer:
+        if follow.kind == "cmd" and follow.text in ("frac", "dfrac", "tfrac", "cfrac") \
+                and value.is_Integer:
             return self.maybe_mixed_number(value)
-        follow = self.peek()
         if follow.kind in ("word", "text", "cmd") and token.text.isdigit() and (
                 follow.kind != "word" or follow.text.lower() in _MERIDIEM_STARTS):
             clock = self.hour_with_meridiem(value)  # 8 P.M.
@@ -41,7 +43,7 @@ class AtomsMixin:
                 return clock
         if follow.kind == "num" and follow.space and token.text.isdigit() \
                 and self.spaced_fraction_ahead():
-            numerator, denominator = int(self.peek().text), int(self.peek(2).text)
+            numerator, denominator = int(follow.text), int(self.peek(2).text)
             if value >= 1 and 0 < numerator < denominator:
                 self.pos += 3
                 return value + sympy.Rational(numerator, denominator)

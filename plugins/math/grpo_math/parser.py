@@ -117,8 +117,10 @@ class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
 
     def leading_choice(self) -> str | None:
         """``(D) 17`` / ``\\textbf{(D) } 17``: the letter of a multiple-choice option."""
-        first, letter, close = self.peek(), self.peek(1), self.peek(2)
-        if first.is_op("(") and letter.kind == "word" and len(letter.text) == 1 \
+        if not self.peek().is_op("("):
+            return None
+        letter, close = self.peek(1), self.peek(2)
+        if letter.kind == "word" and len(letter.text) == 1 \
                 and letter.text in "ABCDE" and close.is_op(")") and self.peek(3).kind != "eof":
             self.pos += 3
             return letter.text
