@@ -8,19 +8,22 @@ What couples the ranks is small, and all of it lives here:
 - the step's batch quantities: every rank's rewards (so advantages, ``scale_rewards = "batch"`` and the
   metrics are those of the whole batch), the token and sequence counts that normalise the loss, the "no
   advantage anywhere" shortcut (decided on the global batch, so every rank runs the same collectives);
-- the LoRA gradients, summed over ranks once per optimizer step. Each rank's loss is already its share of
-  the global loss (global normalisers), so the sum is the single-process gradient of the same batch; no
-  DistributedDataParallel: its hooks assume one forward per backward, and a step here runs several
-  (one per micro-batch and group), for a few megabytes of LoRA gradients that one all-reduce moves at once;
+- the LoRA gradients, summed over ranks once per optimizer step, after the last micro-batch. Each rank's
+  loss is already its share of the global loss (global normalisers), so the sum is the single-process
+  gradient of the same batch: what DistributedDataParallel's averaging would give (with the mean, for
+  losses normalised per rank). DDP itself is not used: its reducer expects one forward per backward and
+  no_sync around accumulation, while a step here runs two forwards per micro-batch (the prompts, then the
+  completions on their cache) and several no-grad passes, for a few megabytes of gradients in all;
 - rank-0 guards: rank 0 alone writes files; the others hand it their RNG states for checkpoints.
 
 A single process (no WORLD_SIZE, or 1) gets ``SINGLE``: every method hands its input back untouched and
-torch.distributed is never imported into play. Nothing else in grpo reads the launcher's environment.
+torch.distributed is never set up. Nothing else in grpo reads the launcher's environment.
 
-Faults: a collective that fails (a peer died or hung past ``train.collective_timeout``) raises ``RankLost``
+Faults: a collective that fails (a peer died, or hung past ``train.collective_timeout``) raises ``RankLost``
 with one line naming the rank at fault when it can be found: a rank that raises leaves its reason in the
-rendezvous store before it exits, and a rank that vanished (SIGKILL, out of memory) on this host is found
-by its pid. torchrun stops the remaining ranks; ranks die with their launcher (PR_SET_PDEATHSIG).
+rendezvous store before it exits, a rank that vanished (SIGKILL, out of memory) on this host is found by its
+pid, and a rank that hangs is the one whose count of collectives entered (kept in the store) stays behind.
+torchrun stops the remaining ranks; ranks die with their launcher (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
