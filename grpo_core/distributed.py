@@ -79,12 +79,15 @@ class Dist:
         _die_with_launcher()
         self.timeout = timeout_seconds
         if torch.cuda.is_available():
+            if self.local_rank >= torch.cuda.device_count():
+                raise UserError(f"rank {self.rank}: LOCAL_RANK {self.local_rank}, but this machine shows "
+                                f"{torch.cuda.device_count()} CUDA device(s): one rank per GPU (--nproc-per-node)")
             torch.cuda.set_device(self.local_rank)  # model.pick_device() then picks this rank's GPU
             backend, self._device = "nccl", torch.device("cuda", self.local_rank)
         else:
             backend, self._device = "gloo", torch.device("cpu")
-        if not td.is_initialized():
-            td.init_process_group(backend, timeout=timedelta(seconds=timeout_seconds))
+        if not td.is_initialized():  # ranks load their models at their own pace: a generous start-up wait
+            td.init_process_group(backend, timeout=timedelta(seconds=max(timeout_seconds, STARTUP_SECONDS)))
         try:  # for naming a rank that dies; diagnosis only, so any trouble just turns it off
             self._store = td.distributed_c10d._get_default_store()
             self._store.set(f"grpo/rank/{self.rank}", f"{socket.gethostname()} {os.getpid()}")
@@ -219,8 +222,10 @@ class Dist:
             p.grad = flat[offset:offset + g.numel()].view_as(g)
             offset += g.numel()
 
-    def broadcast_parameters(self, params: list) -> None:
-        """Rank 0's values of ``params`` on every rank (the LoRA weights, at start and on resume)."""
+    def same_start(self, params: list) -> None:
+        """Rank 0's values of ``params`` on every rank (the LoRA weights, at start and on resume). The start-up
+        ends here: from now on the ranks meet every step, and one that keeps the others waiting longer than
+        ``train.collective_timeout`` has failed."""
         if not self.enabled:
             return
         import torch
@@ -237,6 +242,7 @@ class Dist:
             for p in params:
                 p.copy_(flat[offset:offset + p.numel()].view_as(p))
                 offset += p.numel()
+        td.distributed_c10d._set_pg_timeout(timedelta(seconds=self.timeout))
 
     # ---- rank-0 guards
 
@@ -305,6 +311,7 @@ class Dist:
 
 
 SINGLE = Dist()  # one process: no torch.distributed at all
+STARTUP_SECONDS = 1800  # the wait for every rank to join and load its model
 
 
 def from_env(prompts_per_step: int, environ=None) -> Dist:

@@ -59,6 +59,11 @@ def launch(args, cfg) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.nproc_per_node)))
 
+    import torch
+
+    if torch.cuda.is_available() and args.nproc_per_node > torch.cuda.device_count():
+        raise UserError(f"--nproc-per-node {args.nproc_per_node}: this machine shows {torch.cuda.device_count()} "
+                        f"CUDA device(s); one rank per GPU")
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError

@@ -136,7 +136,7 @@ def _train(cfg: Config, dist, *, resume: bool, on_step, progress: bool) -> dict:
         model, tokenizer = load_from_config(cfg, adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
         device = next(model.parameters()).device
         params = [p for p in model.parameters() if p.requires_grad]
-        dist.broadcast_parameters(params)  # every rank starts from rank 0's LoRA weights (its checkpoint's)
+        dist.same_start(params)  # every rank starts from rank 0's LoRA weights (its checkpoint's)
         if dist.rank:
             torch.manual_seed(cfg.train.seed + dist.rank)  # dropout masks of its own
         trainable, total = trainable_parameter_count(model)
