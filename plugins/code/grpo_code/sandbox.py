@@ -148,7 +148,7 @@ def execute(spawned: _Spawned, stdin: bytes, limits: Limits) -> Result:
 
 def _communicate(proc, stdin: bytes, deadline: float, cap: int):
     """Feed stdin and collect output until EOF, the deadline or ``cap`` bytes; (status or None, out, err)."""
-    out, err = bytearray(), bytearray()
+    out, err, total = bytearray(), bytearray(), 0
     sel = selectors.DefaultSelector()
     view = memoryview(stdin)
     if view:
@@ -177,11 +177,11 @@ def _communicate(proc, stdin: bytes, deadline: float, cap: int):
                 if not chunk:
                     sel.unregister(key.fileobj)
                     continue
-                if key.data is err and len(err) > STDERR_KEEP:
-                    continue  # keep reading (a full pipe would block it) but keep nothing more
-                key.data.extend(chunk)
-                if len(out) + len(err) > cap:
+                total += len(chunk)
+                if total > cap:
                     return OUTPUT_LIMIT, out, err
+                if key.data is out or len(err) < STDERR_KEEP:  # stderr past that is read (or the pipe would
+                    key.data.extend(chunk)                     # block the program) but not kept
     finally:
         sel.close()
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
