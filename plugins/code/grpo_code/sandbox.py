@@ -11,7 +11,7 @@ tmpfs as its work directory, a clean environment and ``--die-with-parent``; insi
 caps CPU seconds, address space, file size and processes before the program starts. The wall clock
 is ours: past the limit the outer bwrap is killed, which takes the sandbox's PID namespace, and so
 every process the program started, with it; we then wait until the namespace's init is gone. When
-we are root we first drop to ``nobody`` (setpriv): the kernel does not apply the process limit to
+we are root the sandbox is started as ``nobody``: the kernel does not apply the process limit to
 real root, and a fork bomb must meet it. Files go in through memfds, so nothing is ever written
 to the host's disk.
 
@@ -92,6 +92,7 @@ class _Spawned:
     pass_fds: tuple = ()
     cwd: str | None = None
     env: dict = field(default_factory=dict)   # bwrap sets the sandbox's own (ENV) with --setenv
+    drop_to: int | None = None                 # run as this uid and gid, no supplementary groups
     info_read: int | None = None
     close_after: list = field(default_factory=list)
 
@@ -125,7 +126,8 @@ def execute(spawned: _Spawned, stdin: bytes, limits: Limits) -> Result:
     try:
         proc = subprocess.Popen(spawned.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 pass_fds=spawned.pass_fds, cwd=spawned.cwd, env=spawned.env,
-                                start_new_session=True)
+                                start_new_session=True, user=spawned.drop_to, group=spawned.drop_to,
+                                extra_groups=[] if spawned.drop_to is not None else None)
     except OSError as exc:
         return Result(SANDBOX_ERROR, stderr=f"could not start: {exc}".encode())
     finally:
@@ -242,8 +244,7 @@ class Bubblewrap:
             raise ConfigError("code: bubblewrap (bwrap) is not installed, so model-written programs cannot be "
                               f"sandboxed; install it (Debian/Ubuntu: apt-get install bubblewrap), {OR_NONE}")
         self.ro_paths = tuple(ro_paths)
-        self._drop = [shutil.which("setpriv", path="/usr/bin:/bin") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] \
-            if os.geteuid() == 0 else []
+        self._drop = NOBODY if os.geteuid() == 0 else None
         self._root = self._root_args()
 
     def _root_args(self) -> list[str]:
@@ -265,7 +266,7 @@ class Bubblewrap:
                extra_as_mb: int) -> _Spawned:
         """bwrap argv running ``command`` with ``files`` (name -> (data, mode)) in the work directory."""
         tmp = str(limits.tmp_mb * 2**20)
-        args = [*self._drop, self.bwrap, *self._root, "--size", tmp, "--tmpfs", "/dev/shm",
+        args = [self.bwrap, *self._root, "--size", tmp, "--tmpfs", "/dev/shm",
                 "--size", tmp, "--tmpfs", WORK]
         fds = []
         for name, (data, mode) in files.items():
@@ -276,7 +277,7 @@ class Bubblewrap:
         fds.append(info_write)
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK, "--info-fd", str(info_write),
                  "--", *_prlimit(limits, extra_as_mb), *command]
-        return _Spawned(args, pass_fds=tuple(fds), info_read=info_read, close_after=fds)
+        return _Spawned(args, pass_fds=tuple(fds), info_read=info_read, close_after=fds, drop_to=self._drop)
 
     def run(self, program: Program, stdin: bytes, limits: Limits) -> Result:
         language = self.languages[program.language]
