@@ -25,7 +25,7 @@ def write_code_dataset(path, n=8):
 def test_two_steps_with_code_in_the_mix(tmp_path):
     model = make_tiny_model(tmp_path / "model")
     data = write_code_dataset(tmp_path / "code.jsonl")
-    text = config_text(model, data, tmp_path / "run", **{"grpo.max_completion_length": "12"})
+    text = config_text(model, data, tmp_path / "run", **{"data.eval_limit": "2"})
     text += '\n[[rewards]]\nuse = "code"\noptions = { require_fence = false, test_timeout = 1.0, timeout = 3.0 }\n'
     (tmp_path / "c.toml").write_text(text)
     result = run_cli("train", str(tmp_path / "c.toml"), "--no-progress", timeout=600)

@@ -129,20 +129,25 @@ def execute(spawned: _Spawned, stdin: bytes, limits: Limits) -> Result:
                                 start_new_session=True, user=spawned.drop_to, group=spawned.drop_to,
                                 extra_groups=[] if spawned.drop_to is not None else None)
     except OSError as exc:
+        if spawned.info_read is not None:
+            os.close(spawned.info_read)
         return Result(SANDBOX_ERROR, stderr=f"could not start: {exc}".encode())
     finally:
         for fd in spawned.close_after:
             os.close(fd)
-    status, out, err = _communicate(proc, stdin, deadline, limits.output_bytes)
-    if status is None:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            status = TIMEOUT
-    if status is not None:
-        _kill(proc)
-    elapsed = time.monotonic() - start
-    _wait_for_namespace(spawned.info_read)
+    status = None
+    try:
+        status, out, err = _communicate(proc, stdin, deadline, limits.output_bytes)
+        if status is None:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                status = TIMEOUT
+    finally:  # on a limit, and on anything unexpected (Ctrl-C included): nothing may outlive this call
+        if status is not None or proc.returncode is None:
+            _kill(proc)
+        elapsed = time.monotonic() - start
+        _wait_for_namespace(spawned.info_read)
     if status is None:
         status = OK if proc.returncode == 0 else ERROR
     return Result(status, bytes(out), bytes(err[:STDERR_KEEP]), elapsed, proc.returncode)

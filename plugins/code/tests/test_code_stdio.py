@@ -90,9 +90,9 @@ def test_no_code_no_tests_and_the_fence(sandbox_ready):
 
 
 def test_the_sample_budget_keeps_partial_credit(sandbox_ready):
-    # Each case sleeps 0.4 s; a 1 s budget for the sample runs about two of the five, the rest count as failed.
-    slow = "```python\nimport sys, time\ntime.sleep(0.4)\nprint(sum(int(x) for x in sys.stdin.read().split()))\n```"
-    got = score(grpo_code, "code", options={"timeout": 1.0}, completions=[slow], tests=[sum_cases(5, n=5)])
+    # Each case sleeps 0.6 s: a 2 s budget for the sample cannot run all five; those it ran still count.
+    slow = "```python\nimport sys, time\ntime.sleep(0.6)\nprint(sum(int(x) for x in sys.stdin.read().split()))\n```"
+    got = score(grpo_code, "code", options={"timeout": 2.0}, completions=[slow], tests=[sum_cases(5, n=5)])
     assert 0.0 < got[0] < 1.0
 
 
