@@ -9,7 +9,9 @@ when an ``entry_point`` is given, ``check(<entry_point>)`` called. It passes whe
 prints the run's nonce last: the nonce reaches the harness on stdin before the model's code runs,
 so a program that exits early (``sys.exit(0)``, ``os._exit(0)``) before the checks fails. As in
 HumanEval's harness, the program runs as a module named ``__grpo_solution__``, not ``__main__``, so
-its demo block does not run.
+its demo block does not run. With ``strict`` (the default) the function handed to ``check`` must
+return plain data (numbers, strings, None and lists, tuples, sets and dicts of them, by exact type):
+an object whose ``__eq__`` always answers True would otherwise pass every ``assert f(x) == y``.
 """
 from __future__ import annotations
 
@@ -94,23 +96,45 @@ def _close(got: str, want: str, tol: float) -> bool:
 
 
 HARNESS = """import os as _grpo_os, sys as _grpo_sys
-def _grpo_run(source, entry_point):
+def _grpo_run(source, entry_point, strict):
     nonce = _grpo_sys.stdin.buffer.readline().strip()
-    write = _grpo_os.write
+    write, kind, plain = _grpo_os.write, type, (int, float, complex, str, bytes, bool, type(None))
+    boxes = (list, tuple, set, frozenset)
+
+    def is_data(value, depth=0):
+        if depth > 50:
+            return False
+        if kind(value) in plain:
+            return True
+        if kind(value) in boxes:
+            return all(is_data(v, depth + 1) for v in value)
+        if kind(value) is dict:
+            return all(is_data(k, depth + 1) and is_data(v, depth + 1) for k, v in value.items())
+        return False
+
+    def guarded(function):
+        def candidate(*args, **kwargs):
+            value = function(*args, **kwargs)
+            if not is_data(value):  # an object whose __eq__ says yes to everything passes no test
+                raise TypeError("the candidate returned " + kind(value).__name__ + ", not plain data")
+            return value
+        return candidate
+
     namespace = {{"__name__": "__grpo_solution__", "__builtins__": __builtins__}}
     exec(compile(source, "solution.py", "exec"), namespace)
     if entry_point:
-        namespace["check"](namespace[entry_point])
+        function = namespace[entry_point]
+        namespace["check"](guarded(function) if strict else function)
     _grpo_sys.stdout.flush()
     write(1, b"\\n" + nonce + b"\\n")
-_grpo_run({source!r}, {entry_point!r})
+_grpo_run({source!r}, {entry_point!r}, {strict!r})
 """
 
 
-def assert_program(program: str, test: str, entry_point: str | None) -> tuple[str, bytes, bytes]:
+def assert_program(program: str, test: str, entry_point: str | None, strict: bool = True) -> tuple[str, bytes, bytes]:
     """(harness source, its stdin, the nonce it must print last) for an assert-style test."""
     nonce = secrets.token_hex(16).encode()
-    source = HARNESS.format(source=program + "\n\n" + test + "\n", entry_point=entry_point or "")
+    source = HARNESS.format(source=program + "\n\n" + test + "\n", entry_point=entry_point or "", strict=strict)
     return source, nonce + b"\n", nonce
 
 

@@ -57,7 +57,7 @@ class CodeReward:
     def __init__(self, language: str = "python", tests_column: str = "tests", test_column: str = "test",
                  entry_point_column: str = "entry_point", prefix_column: str | None = None, block: str = "last",
                  require_fence: bool = True, compare: str = "whitespace", float_tol: float = 1e-6,
-                 all_or_nothing: bool = False, no_code: str = "zero", test_timeout: float = 2.0,
+                 all_or_nothing: bool = False, strict_returns: bool = True, no_code: str = "zero", test_timeout: float = 2.0,
                  timeout: float = 10.0, memory_mb: int = 512, output_kb: int = 1024, max_processes: int = 16,
                  file_size_mb: int = 16, tmp_mb: int = 64, sandbox: str = "bwrap", python: str = "python3",
                  ro_paths: list | tuple = (), memory_limit_mb: int = 1024):
@@ -68,7 +68,8 @@ class CodeReward:
         if no_code not in ("zero", "skip"):
             raise ConfigError(f'code: option \'no_code\' must be "zero" (score 0) or "skip" (unscorable), '
                               f"got {no_code!r}")
-        for name, flag in (("require_fence", require_fence), ("all_or_nothing", all_or_nothing)):
+        for name, flag in (("require_fence", require_fence), ("all_or_nothing", all_or_nothing),
+                           ("strict_returns", strict_returns)):
             if not isinstance(flag, bool):
                 raise ConfigError(f"code: option {name!r} must be true or false, got {flag!r}")
         if not isinstance(ro_paths, (list, tuple)) or not all(isinstance(p, str) and os.path.isabs(p)
@@ -84,7 +85,7 @@ class CodeReward:
         if isinstance(float_tol, bool) or not isinstance(float_tol, (int, float)) or not 0 <= float_tol < 1:
             raise ConfigError(f"code: option 'float_tol' must be a number in [0, 1), got {float_tol!r}")
         self.float_tol = float(float_tol)
-        self.all_or_nothing = all_or_nothing
+        self.all_or_nothing, self.strict_returns = all_or_nothing, strict_returns
         self.no_code_score = 0.0 if no_code == "zero" else None
         self.test_timeout = float(_number("test_timeout", test_timeout))
         self.sample_timeout = float(_number("timeout", timeout))
@@ -138,7 +139,7 @@ class CodeReward:
                 source, stdin, nonce = program + "\n" + assert_test + "\n", b"", None  # the test holds main()
             else:
                 entry = entry_point if isinstance(entry_point, str) and entry_point.isidentifier() else None
-                source, stdin, nonce = cases.assert_program(program, assert_test, entry)
+                source, stdin, nonce = cases.assert_program(program, assert_test, entry, self.strict_returns)
             jobs.append((stdin, None, (source, nonce)))
         deadline = time.monotonic() + self.sample_timeout
         passed = 0

@@ -82,6 +82,18 @@ def test_early_exit_does_not_fake_a_pass(sandbox_ready, problems):
     assert result.rewards["code"] == [0.0] * len(cheats)
 
 
+def test_an_always_equal_object_does_not_fake_a_pass(sandbox_ready, problems):
+    p = problems[0]  # has_close_elements: check() asserts candidate(...) == True / False
+    cheat = (p["prompt"] + "    class Yes:\n        def __eq__(self, other):\n            return True\n"
+             "        __hash__ = object.__hash__\n    return Yes()\n")
+    with mix(grpo_code, rewards=[{"use": "code"}]) as m:
+        strict = m.score([_fenced(cheat)], test=[p["test"]], entry_point=[p["entry_point"]])
+    with mix(grpo_code, rewards=[{"use": "code", "options": {"strict_returns": False}}]) as m:
+        loose = m.score([_fenced(cheat)], test=[p["test"]], entry_point=[p["entry_point"]])
+    assert strict.rewards["code"] == [0.0]
+    assert loose.rewards["code"] == [1.0]  # the hack is real: this is what strict_returns stops
+
+
 def test_chat_form_completions_score_like_strings(sandbox_ready, problems):
     p = problems[1]
     text = _fenced(p["prompt"] + p["canonical_solution"])
