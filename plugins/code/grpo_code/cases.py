@@ -57,6 +57,8 @@ def stdio_cases(value) -> list[tuple[bytes, str]] | None:
 def _text(value) -> str | None:
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, list) and all(isinstance(line, str) for line in value):
         return "".join(line if line.endswith("\n") else line + "\n" for line in value)
     return None

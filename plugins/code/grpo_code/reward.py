@@ -7,9 +7,9 @@ again. If anything in our own code stalls on a hostile program, the pool kills t
 bwrap's --die-with-parent takes the sandbox down with it. The workers are forked before the model
 loads, so they are small: starting a sandbox from one costs the same whether the trainer holds
 0.5 B or 7 B parameters, where spawning from the trainer itself would copy its page tables. The
-pool's limit is derived from ours: ``timeout`` (per sample) plus ``POOL_GRACE`` seconds, so our own
-budget, which keeps the partial credit of the tests already passed, always acts first. Called
-directly with a whole batch (outside the mix), the samples run in threads, as many as the cores.
+pool's limit is derived from ours: ``timeout`` (per sample, plus the build limit of a compiled
+language) plus ``POOL_GRACE`` seconds, so our own budget, which keeps the partial credit of the
+tests already passed, always acts first. Called directly with a whole batch (outside the mix), the samples run in threads, as many as the cores.
 """
 from __future__ import annotations
 
@@ -95,11 +95,13 @@ class CodeReward:
             processes=_number("max_processes", max_processes, integer=True),
             file_size_mb=_number("file_size_mb", file_size_mb, integer=True),
             tmp_mb=_number("tmp_mb", tmp_mb, integer=True))
-        # What the SDK's worker pool reads: its hard per-sample limit, and the worker's own memory cap.
-        self.timeout = self.sample_timeout + POOL_GRACE
-        self.memory_limit_mb = _number("memory_limit_mb", memory_limit_mb, integer=True)
         lang = languages.build(language, python=python, sandboxed=sandbox != "none", ro_paths=tuple(ro_paths))
         self.language = lang
+        # What the SDK's worker pool reads: its hard per-sample limit (a compiled language's build has a
+        # limit of its own, outside the sample's budget), and the worker's own memory cap.
+        build = lang.compile_limits.timeout if lang.compile is not None else 0.0
+        self.timeout = self.sample_timeout + build + POOL_GRACE
+        self.memory_limit_mb = _number("memory_limit_mb", memory_limit_mb, integer=True)
         self.backend = create(sandbox, {lang.name: lang}, tuple(ro_paths))
 
     def __call__(self, completions, **fields) -> list[float | None]:
@@ -138,8 +140,10 @@ class CodeReward:
             if self.language.name != "python":
                 source, stdin, nonce = program + "\n" + assert_test + "\n", b"", None  # the test holds main()
             else:
-                entry = entry_point if isinstance(entry_point, str) and entry_point.isidentifier() else None
-                source, stdin, nonce = cases.assert_program(program, assert_test, entry, self.strict_returns)
+                entry_point = entry_point or None
+                if entry_point is not None and not (isinstance(entry_point, str) and entry_point.isidentifier()):
+                    return None  # a test whose check() cannot be called would pass by doing nothing
+                source, stdin, nonce = cases.assert_program(program, assert_test, entry_point, self.strict_returns)
             jobs.append((stdin, None, (source, nonce)))
         deadline = time.monotonic() + self.sample_timeout
         passed = 0

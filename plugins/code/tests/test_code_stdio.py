@@ -127,3 +127,13 @@ def test_through_the_pool_like_training(sandbox_ready):
         assert component.isolate and component.timeout == 4.0 + grpo_code.reward.POOL_GRACE
         result = m.score([SUM, SUM_OFF_BY_ONE] * 4, tests=[sum_cases(8)] * 8)
     assert result.rewards["code"] == [1.0, 0.0] * 4
+
+
+def test_odd_dataset_values(sandbox_ready):
+    assert score(grpo_code, "code", completions=[SUM], tests=[{"inputs": ["1 2"], "outputs": [3]}]) == [1.0]
+    define = "```python\ndef f():\n    return 1\n```"
+    got = score(grpo_code, "code", completions=[define] * 3,
+                test=["def check(g):\n    assert g() == 2\n", "def check(g):\n    assert g() == 2\n",
+                      "assert f() == 1\n"],
+                entry_point=["f", "not an identifier", ""])
+    assert got == [0.0, None, 1.0]  # a check() that cannot be called is no test; no entry point: the test runs as is
