@@ -2,14 +2,15 @@
 
 1. Start-up: a program that does nothing (`pass`), run N times in the bwrap sandbox (namespaces, tmpfs,
    prlimit, teardown: everything a real execution pays) and N times as a plain `python3 -I` subprocess,
-   interleaved so both see the same load. The ratio is sandboxed / plain, per execution.
+   interleaved so both see the same load, both with stdin and output through pipes. The ratio is
+   sandboxed / plain, per execution (median, and over the fastest quarter, which load disturbs least).
 2. Throughput: 64 HumanEval problems x 8 completions (4 canonical, 2 `return None`, 1 off-by-one, 1 syntax
    error) scored by `grpo score` as a whole process (start-up, plugin loading and the sandbox check, the
    worker pool, writing the output), against the same 512 assert-style programs (the same harness source,
    nonce on stdin) run by a plain, unsandboxed `subprocess` loop, serial and with one thread per core.
    Repeats are interleaved.
 
-    python benchmarks/code_sandbox.py [--repeats 3] [--startups 200]
+    python benchmarks/code_sandbox.py [--repeats 3] [--startups 200] [--startup-only]
 """
 from __future__ import annotations
 
@@ -81,10 +82,12 @@ def startup(reward: CodeReward, n: int) -> dict:
         sandboxed.append(time.perf_counter() - t)
         assert result.ok, result
         t = time.perf_counter()
-        subprocess.run([PYTHON, "-I", "-c", "pass"], check=True, stdin=subprocess.DEVNULL)
+        subprocess.run([PYTHON, "-I", "-c", "pass"], check=True, input=b"", capture_output=True)
         plain.append(time.perf_counter() - t)
     med_s, med_p = statistics.median(sandboxed), statistics.median(plain)
+    q_s, q_p = statistics.quantiles(sandboxed, n=4)[0], statistics.quantiles(plain, n=4)[0]
     return {"n": n, "sandboxed_median_ms": 1000 * med_s, "plain_median_ms": 1000 * med_p,
+            "sandboxed_p25_ms": 1000 * q_s, "plain_p25_ms": 1000 * q_p, "ratio_p25": q_s / q_p,
             "sandboxed_mean_ms": 1000 * statistics.mean(sandboxed), "plain_mean_ms": 1000 * statistics.mean(plain),
             "ratio_median": med_s / med_p, "overhead_median_ms": 1000 * (med_s - med_p)}
 
@@ -127,6 +130,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--startups", type=int, default=200)
     parser.add_argument("--problems", type=int, default=64)
+    parser.add_argument("--startup-only", action="store_true", help="measure the start-up cost only")
     args = parser.parse_args()
     print(f"command: python benchmarks/code_sandbox.py --repeats {args.repeats} --startups {args.startups} "
           f"--problems {args.problems}")
@@ -138,7 +142,11 @@ def main() -> None:
     print(f"start-up, {s['n']} executions each, interleaved: sandboxed median {s['sandboxed_median_ms']:.1f} ms "
           f"(mean {s['sandboxed_mean_ms']:.1f}), plain python3 median {s['plain_median_ms']:.1f} ms "
           f"(mean {s['plain_mean_ms']:.1f}); ratio {s['ratio_median']:.2f}x, overhead "
-          f"{s['overhead_median_ms']:.1f} ms per execution")
+          f"{s['overhead_median_ms']:.1f} ms per execution; fastest quarter: {s['sandboxed_p25_ms']:.1f} vs "
+          f"{s['plain_p25_ms']:.1f} ms, ratio {s['ratio_p25']:.2f}x")
+    if args.startup_only:
+        print(f"load after (1/5/15 min): {load()}")
+        return
     rows = batch(problems(args.problems))
     cores = len(os.sched_getaffinity(0))
     times: dict[str, list[float]] = {"grpo score": [], "grpo score --workers 1": [], "plain loop (serial)": [],
