@@ -8,7 +8,7 @@ limits) -> Result interface), and the sample scores the fraction of tests it pas
 from grpo_rewards import hookimpl
 
 from .reward import CodeReward
-from .sandbox import Limits, Program, Result
+from .interface import Limits, Program, Result
 
 
 @hookimpl

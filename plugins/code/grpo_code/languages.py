@@ -40,7 +40,7 @@ def _find(name: str, where: str | None) -> str | None:
 
 def build(name: str, *, python: str = "python3", sandboxed: bool = True, ro_paths: tuple[str, ...] = ()) -> Language:
     """The language ``name``, with its toolchain found where the sandbox can see it (or on PATH unsandboxed)."""
-    from .sandbox import Limits  # sandbox imports this module
+    from .interface import Limits
 
     where = SANDBOX_PATH if sandboxed else None
     visible = ("/usr/",) + tuple(p.rstrip("/") + "/" for p in ro_paths)
