@@ -219,6 +219,7 @@ def test_two_ranks_give_the_single_process_update(name, tmp_path):
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
     moved = max(float(v.abs().max()) for k, v in one.items() if "lora_B" in k)
     assert moved > 1e-3, "the LoRA weights did not move: nothing was compared"
+    print(f"{name}: LoRA weights of 2 ranks vs 1 process: max |difference| {worst:.3g}, max |B| {moved:.3g}")
     assert worst < 1e-5, f"2 ranks differ from 1 process by {worst:.3g}"
     summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
     for when in ("eval_before", "eval_after"):  # each rank evaluated its half of the prompts
