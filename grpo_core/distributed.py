@@ -266,8 +266,10 @@ class Dist:
     def _collective(self, what: str, fn, *args):
         self._count += 1
         if self._store is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._store.set(f"grpo/at/{self.rank}", f"{self._count} {what}")
+            except Exception:  # the store lived in the launcher, which is gone: no more diagnosis
+                self._store = None
         try:
             return fn(*args)
         except RuntimeError as exc:  # DistBackendError, DistNetworkError, gloo's and NCCL's errors
