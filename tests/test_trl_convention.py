@@ -211,3 +211,18 @@ def test_grpo_train_hands_trl_style_rewards_chat_completions(trl_site, tmp_path)
         # and the completion as one assistant message.
         assert record["rewards/trl.turns/mean"] == 2.0
         assert not math.isnan(record["reward/mean"])
+
+
+def test_built_in_rewards_score_conversational_samples_like_text():
+    import grpo_format
+    import grpo_math
+
+    entries = [{"use": "math"}, {"use": "format.think_answer"}, {"use": "format.regex", "options": {"pattern": r"\d"}},
+               {"use": "format.length", "options": {"max": 30}}, {"use": "format.repetition"},
+               {"use": "format.terminated", "options": {"max_tokens": 4}}]
+    completions = ["<think>2 and 2</think><answer>4</answer>", "5 5 5 5 5 5", "the answer is 4"]
+    with mix(grpo_math, grpo_format, rewards=entries, pool_size=1) as m:
+        as_text = m.score(completions, prompts=["What is 2 + 2?"] * 3, answer=["4"] * 3)
+        as_chat = m.score(completions, prompts=[USER] * 3, answer=["4"] * 3)
+    assert as_chat.rewards == as_text.rewards
+    assert as_text.rewards["math"] == [1.0, 0.0, 1.0] and as_text.rewards["format.think_answer"] == [1.0, 0.0, 0.0]

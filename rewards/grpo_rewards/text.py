@@ -35,9 +35,10 @@ def as_text(value, sep: str = ""):
 
 
 def is_messages(value) -> bool:
-    """True for a chat conversation: a non-empty list of dicts that each have a ``role``."""
+    """True for chat messages: a non-empty list of dicts that each have a ``role`` or a ``content``
+    (open-r1's tests write completions as ``[{"content": ...}]``, without a role)."""
     return (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(isinstance(m, dict) and "role" in m for m in value))
+            and all(isinstance(m, dict) and ("role" in m or "content" in m) for m in value))
 
 
 def completion_forms(completions: list, prompts: list) -> tuple[list, list]:

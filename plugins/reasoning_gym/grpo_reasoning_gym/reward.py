@@ -8,7 +8,9 @@ often with partial credit. A checker that raises on an answer scores it 0.0 (a w
 without an entry is unscorable (None).
 
 Checkers run in the worker pool (isolated): some search or simulate, and a hostile answer must not
-stall a training step. Checkers that evaluate the answer as code are never run (names.UNSAFE).
+stall a training step. A task's checker comes from the dataset that generated its rows when this
+process made them (its config, already built before the workers fork), else from reasoning-gym's
+``get_score_answer_fn``. Checkers that evaluate the answer as code are never run (names.UNSAFE).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from grpo_rewards import ConfigError
 from grpo_rewards.text import as_text
 
 from .names import UNSAFE, refusal
+from .tasks import CHECKERS
 
 
 class ReasoningGymReward:
@@ -79,6 +82,8 @@ class ReasoningGymReward:
             return 0.0
 
     def _checker(self, name: str):
+        """The checker of the dataset that made the rows (tasks.CHECKERS), else reasoning-gym's own
+        default-config one (rows read from a file)."""
         if name not in self._checkers:
-            self._checkers[name] = self._factory.get_score_answer_fn(name)
+            self._checkers[name] = CHECKERS.get(name) or self._factory.get_score_answer_fn(name)
         return self._checkers[name]

@@ -21,6 +21,11 @@ from grpo_rewards import ConfigError
 
 from .names import UNSAFE, refusal
 
+# Each task's checker, kept from the dataset that generated its rows (so it has the run's config, and so
+# the worker processes forked after the rows were made inherit it instead of each building its own:
+# arc_agi's takes 1.5 s to build, close to a sample's time limit).
+CHECKERS: dict = {}
+
 SPLITS = {"train": "train", "test": "test", "eval": "test", "validation": "test", "valid": "test"}
 MAX_DRAWS_PER_ROW = 20   # draws tried per wanted row before settling for fewer (tiny question spaces)
 
@@ -46,6 +51,7 @@ def generate(name: str, split: str = "train", seed: int = 0, n: int = 1000, *, h
         dataset = reasoning_gym.create_dataset(name, seed=stream, size=draws, **options)
     except (TypeError, ValueError, AssertionError, KeyError) as exc:  # unknown or invalid config options
         raise ValueError(f"reasoning_gym.{name}: {type(exc).__name__}: {exc}") from None
+    CHECKERS[name] = dataset.score_answer
     rows, seen = [], set()
     for index in range(draws):
         entry = dataset[index]
