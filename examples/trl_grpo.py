@@ -1,7 +1,7 @@
-"""TRL's GRPOTrainer trained on grpo's reward mix: the shipped tiny model learns two-digit sums on the CPU.
+"""TRL's GRPOTrainer on grpo's reward mix: the shipped tiny model, two-digit sums, on the CPU, offline.
 
     pip install -e ".[bench]"              # TRL (and Math-Verify): not a dependency of grpo itself
-    python examples/trl_grpo.py [--steps 30] [--mix examples/mix.toml]
+    python examples/trl_grpo.py [--steps 10] [--mix examples/mix.toml]
 
 The mix (a TOML file or a list of [[rewards]] tables) becomes TRL's reward_funcs and reward_weights in
 one call; `math` still runs in grpo's worker pool with its time limit. Unsloth trains through the same
@@ -10,6 +10,7 @@ GRPOTrainer: pass it the same two lists. Offline: the model ships with grpo-core
 import argparse
 from importlib.resources import files
 
+import torch
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -26,7 +27,7 @@ MIX = [
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--mix", help="a TOML file with [[rewards]] (default: math + an answer-format regex)")
     parser.add_argument("--output-dir", default="runs/trl-tiny-arith")
     args = parser.parse_args()
@@ -40,7 +41,8 @@ def main():
     config = GRPOConfig(output_dir=args.output_dir, max_steps=args.steps, per_device_train_batch_size=32,
                         num_generations=8, max_completion_length=8, learning_rate=1e-3,
                         lr_scheduler_type="constant", reward_weights=rewards.reward_weights, logging_steps=5,
-                        save_strategy="no", report_to="none", disable_tqdm=True, seed=0)
+                        save_strategy="no", report_to="none", disable_tqdm=True, seed=0,
+                        use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available())
     trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir),
                           processing_class=AutoTokenizer.from_pretrained(model_dir),
                           reward_funcs=rewards.reward_funcs, args=config, train_dataset=dataset,
