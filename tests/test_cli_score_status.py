@@ -64,7 +64,7 @@ def test_a_reward_that_answered_no_row_fails_the_run(site, tmp_path, use, on_err
     assert result.returncode == 1, result.stderr
     assert "scored 2 rows" in result.stderr and f"st.{use}" in result.stderr   # the summary still prints
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("grpo: error: 1 reward(s) scored none of the 2 rows") and says in last
+    assert last.startswith("grpo: error: 1 reward(s) answered none of the 2 rows") and says in last
     assert "Traceback" not in result.stderr
     assert [json.loads(line)["rewards"]["st.ok"] for line in out.read_text().splitlines()] == [1.0, 1.0]
 

@@ -216,7 +216,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--output", help="where to write scored rows (JSONL); default: stdout")
     p.add_argument("--workers", type=int, help="worker processes for isolated rewards (default: CPU cores)")
     p.add_argument("--allow-unscored", action="store_true",
-                   help="exit 0 even when a reward scored no row (by default that exits 1)")
+                   help="exit 0 even when a reward answered no row (by default that exits 1)")
     p.set_defaults(handler=_run_score)
     p = sub.add_parser("plugins", help="list installed reward plugins and what they register")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -232,8 +232,8 @@ def _run_score(args) -> int:
     if failed and not args.allow_unscored:
         detail = "; ".join(f"{name}: {r['errors']} errors, {r['timeouts']} timeouts, {r['unscorable']} unscorable"
                            for name, r in summary["rewards"].items() if name in failed)
-        print(f"grpo: error: {len(failed)} reward(s) scored none of the {summary['rows']} rows ({detail}); "
-              f"--allow-unscored exits 0 anyway", file=sys.stderr)
+        print(f"grpo: error: {len(failed)} reward(s) answered none of the {summary['rows']} rows, every row "
+              f"errored, timed out or was unscorable ({detail}); --allow-unscored exits 0 anyway", file=sys.stderr)
         return 1
     return 0
 
