@@ -241,6 +241,6 @@ def sampler_mismatch(trainer_logp: torch.Tensor, sampler_logp: torch.Tensor, mas
     diff = (t - s).abs() * m
     return {"sampler/logprob_diff_mean": float(diff.sum() / tokens),
             "sampler/logprob_diff_max": float(diff.max()) if diff.numel() else 0.0,
-            "sampler/kl": float((k3(s, t) * m).sum() / sequences),
+            "sampler/kl": float((k3(s, t).clamp(min=0) * m).sum() / sequences),  # k3 >= 0; float32 rounds
             "sampler/ratio_above_cap": float((((t - s) > math.log(cap)).float() * m).sum() / tokens),
             "sampler/is_weight_mean": float((weights.float() * m).sum() / tokens)}

@@ -50,7 +50,7 @@ def sampling_request(*, num_generations: int, max_new_tokens: int, min_new_token
         "min_tokens": min_new_tokens,  # EOS and stop tokens are banned before it, as in the hf loop
         "temperature": temperature,  # 0: greedy
         "top_p": top_p,
-        "top_k": top_k if top_k > 0 else -1,  # hf: 0 disables; vLLM: -1
+        "top_k": top_k,  # 0 disables, in both
         "stop_token_ids": list(eos_token_ids),  # the model's EOS ids, exactly those the hf loop stops at
         "logprobs": 0,  # the sampled token's own log-prob, no alternatives
         "return_token_ids": True,  # ids, not text: rewards get completion_ids exactly as with hf
@@ -84,7 +84,8 @@ def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> t
         argv += ["--max-model-len", str(gen.max_model_len)]
     if gen.gpu_memory_utilization is not None:
         argv += ["--gpu-memory-utilization", str(gen.gpu_memory_utilization)]
-    env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1"}
+    # GRPO_RUN_DIR marks the server and its children as this run's (ps e, /proc/PID/environ)
+    env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1", "GRPO_RUN_DIR": os.path.abspath(cfg.train.output_dir)}
     if use_sleep(cfg):
         argv.append("--enable-sleep-mode")
         env["VLLM_SERVER_DEV_MODE"] = "1"  # the /sleep and /wake_up endpoints are development endpoints
@@ -201,14 +202,15 @@ class VllmSampler:
                                              headers={"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=self.gen.request_timeout) as r:
-                    text = r.read()
-                return json.loads(text) if text.strip() else {}
+                    text = r.read().decode(errors="replace")
+                # JSON from the OpenAI routes, a plain sentence from the LoRA ones
+                return json.loads(text) if text.lstrip().startswith("{") else {"text": text}
             except urllib.error.HTTPError as e:
                 detail = e.read().decode(errors="replace")
                 if 400 <= e.code < 500:
                     raise UserError(f"the vLLM server refused {method} {path} ({e.code}): {_message(detail)}") from None
                 error = f"{e.code} {_message(detail)}"
-            except (urllib.error.URLError, OSError, ValueError) as e:
+            except (urllib.error.URLError, OSError) as e:
                 error = str(getattr(e, "reason", e))
             if attempt < retries:
                 time.sleep(min(2.0 ** attempt, 10.0))
