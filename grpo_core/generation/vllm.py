@@ -19,6 +19,7 @@ requests of n = 1 per prompt: vLLM refuses n > 1 without sampling.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -210,7 +211,7 @@ class VllmSampler:
                 if 400 <= e.code < 500:
                     raise UserError(f"the vLLM server refused {method} {path} ({e.code}): {_message(detail)}") from None
                 error = f"{e.code} {_message(detail)}"
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # refused, reset, cut short
                 error = str(getattr(e, "reason", e))
             if attempt < retries:
                 time.sleep(min(2.0 ** attempt, 10.0))
