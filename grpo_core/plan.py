@@ -287,7 +287,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
                   if not (server and phase == "generation")]
     work = {p: phase_bytes(terms, p) for p in ("generation", "training")}
     peak_phase = max(work, key=work.get)
-    terms.append(Term("fragmentation margin", "margin", int(FRAGMENTATION * work[peak_phase]),
+    # the margin is the trainer's caching allocator's: a vLLM server's share is allocated by vLLM, up front
+    own = phase_bytes([x for x in terms if not x.name.startswith("vLLM server")], peak_phase)
+    terms.append(Term("fragmentation margin", "margin", int(FRAGMENTATION * own),
                       f"{FRAGMENTATION:.0%} of the {peak_phase} working set (assumed)"))
     total = sum(x.bytes for x in terms if x.phase in ("resident", "margin")) + work[peak_phase]
     assumptions = {"prompt_length": P, "completion_length": T, "rows_per_step": N, "rows_per_micro_batch": M,
@@ -311,6 +313,7 @@ def _server_terms(cfg: Config, gpu_bytes: int | None) -> list[Term]:
         return []  # an external server's memory is wherever that server runs
     share = gen.gpu_memory_utilization or VLLM_DEFAULT_UTILIZATION
     total = gpu_bytes or ASSUMED_GPU_BYTES
+    # vLLM fills its share: its own copy of the weights (NF4: --quantization bitsandbytes), then KV cache
     note = (f"generation.gpu_memory_utilization {share:g}" if gen.gpu_memory_utilization else
             f"vLLM's default {share:g}: set generation.gpu_memory_utilization") + \
            f" x {total / GiB:.0f} GiB" + ("" if gpu_bytes else " (assumed GPU; give --gpu-memory)")

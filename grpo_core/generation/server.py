@@ -4,7 +4,8 @@ vLLM lives in a virtualenv of its own (its pinned torch and transformers clash w
 server is a child process started from a configurable command, never an import. Everything about that
 process is here, so that the cleanup rule has one home:
 
-- it runs in a process group of its own, and stopping it signals the whole group (vLLM's API server starts
+- it runs in a session and process group of its own (so a Ctrl-C in the terminal reaches the trainer, which
+  finishes its step, and not the server), and stopping it signals the whole group (vLLM's API server starts
   an engine-core process, which must not be orphaned): SIGTERM, a grace period, then SIGKILL;
 - it is stopped on every way out: a normal end and any exception through the context manager, SIGTERM
   while no one else handles it (turned into KeyboardInterrupt so that ``finally`` blocks run), and even a

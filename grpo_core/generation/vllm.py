@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -81,6 +82,8 @@ def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> t
              str(cfg.train.seed), "--enable-lora", "--max-lora-rank", str(rank), "--max-loras", "1",
              # the sampled token's log-prob after temperature and top-k/top-p: the distribution it came from
              "--logprobs-mode", "processed_logprobs"]
+    if cfg.model.quantization == "nf4":  # the same 4-bit base as the trainer's, quantized as it loads
+        argv += ["--quantization", "bitsandbytes"]
     if gen.max_model_len is not None:
         argv += ["--max-model-len", str(gen.max_model_len)]
     if gen.gpu_memory_utilization is not None:
@@ -90,8 +93,7 @@ def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> t
     if use_sleep(cfg):
         argv.append("--enable-sleep-mode")
         env["VLLM_SERVER_DEV_MODE"] = "1"  # the /sleep and /wake_up endpoints are development endpoints
-    extra = gen.extra_args or []
-    argv += srv.split_command(extra) if isinstance(extra, str) and extra.strip() else list(extra) if extra else []
+    argv += shlex.split(gen.extra_args) if isinstance(gen.extra_args, str) else list(gen.extra_args or [])
     env.update(gen.env)
     return argv, env
 
