@@ -1,12 +1,13 @@
 """Generation throughput and whole-step time of the hf and vllm backends, in one run, on the same work.
 
 A random Qwen2-architecture model (hidden 1024, 8 layers, 32k vocabulary, ~0.1B parameters) with a word-level
-tokenizer of its own, G = 8 completions for each of 4 prompts, exactly 256 tokens each (min = max completion
-length, so both backends generate the same number of tokens), LoRA r = 16 on every linear layer. Each backend
+tokenizer of its own, G = 8 completions for each of 4 prompts, exactly 256 tokens each (--completion-length; min = max completion
+length, so both backends generate the same number of tokens), LoRA r = 16 on every linear layer, a regex
+reward that some completions of a group meet and others not (so every step trains). Each backend
 runs `grpo train` for --steps steps in a fresh run directory (hf and vllm alternate when --repeats > 1); the
 figures come from metrics.jsonl (generation_seconds, step_seconds) and, for vllm, the server's start time.
 
-    python benchmarks/vllm_vs_hf.py [--steps 1] [--repeats 1] [--vllm-python .venv-vllm/bin/python]
+    python benchmarks/vllm_vs_hf.py [--steps 1] [--repeats 1] [--completion-length 256] [--vllm-python PATH]
 
 Prints the command, the machine, the date, the load before and after, and a table. CPU only here; on a GPU
 the same script measures the GPU (the trainer and a managed server share it).
@@ -52,7 +53,7 @@ def build_model(path: str) -> str:
     return path
 
 
-def write_config(root: str, model: str, backend: str, steps: int, vllm_python: str, run: str) -> str:
+def write_config(root: str, model: str, backend: str, steps: int, vllm_python: str, run: str, length: int) -> str:
     import random
 
     data = os.path.join(root, "prompts.jsonl")
@@ -77,8 +78,8 @@ eval_limit = 1
 [grpo]
 num_generations = 8
 prompts_per_step = 4
-max_completion_length = 256
-min_completion_length = 256
+max_completion_length = {length}
+min_completion_length = {length}
 [train]
 steps = {steps}
 learning_rate = 1e-4
@@ -88,8 +89,8 @@ save_every = 0
 max_completion_length = 1
 {generation}
 [[rewards]]
-use = "format.length"
-options = {{ max = 100 }}
+use = "format.regex"
+options = {{ pattern = '^\\s*w[12]' }}
 """
     path = os.path.join(root, f"{backend}-{os.path.basename(run)}.toml")
     with open(path, "w") as f:
@@ -117,10 +118,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--completion-length", type=int, default=256)
     parser.add_argument("--vllm-python", default=os.path.join(ROOT, ".venv-vllm", "bin", "python"))
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"command: python benchmarks/vllm_vs_hf.py --steps {args.steps} --repeats {args.repeats}")
+    print(f"command: python benchmarks/vllm_vs_hf.py --steps {args.steps} --repeats {args.repeats} "
+          f"--completion-length {args.completion_length}")
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; date {datetime.date.today()}")
     print(f"load before: {open('/proc/loadavg').read().strip()}")
     root = tempfile.mkdtemp(prefix="grpo-bench-vllm-")
@@ -129,10 +132,12 @@ def main() -> None:
     for repeat in range(args.repeats):
         for backend in ("hf", "vllm"):
             run = os.path.join(root, f"run-{backend}-{repeat}")
-            results[backend].append(run_backend(write_config(root, model, backend, args.steps, args.vllm_python, run), run))
+            results[backend].append(run_backend(write_config(root, model, backend, args.steps, args.vllm_python, run,
+                                                                     args.completion_length), run))
             print(f"  {backend} repeat {repeat}: {results[backend][-1]}", flush=True)
     print(f"load after: {open('/proc/loadavg').read().strip()}")
-    print(f"\nrandom Qwen2 (hidden {HIDDEN}, {LAYERS} layers, vocab {VOCAB}), 4 prompts x G=8 x 256 tokens, "
+    print(f"\nrandom Qwen2 (hidden {HIDDEN}, {LAYERS} layers, vocab {VOCAB}), 4 prompts x G=8 x "
+          f"{args.completion_length} tokens, "
           f"{args.steps} step(s) x {args.repeats} repeat(s); medians over steps")
     print("| backend | generation s/step | generated tokens/s | whole step s | server start s | adapter sync s |")
     print("|---|---|---|---|---|---|")
