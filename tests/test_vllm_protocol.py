@@ -132,3 +132,16 @@ def test_no_server_at_the_url_is_one_line(tmp_path):
 
     with pytest.raises(UserError, match=r"generation.url: no vLLM server answers at http://127.0.0.1:\d+"):
         _sampler(f"http://127.0.0.1:{free_port('127.0.0.1')}", tmp_path).__enter__()
+
+
+def test_adapters_of_a_killed_run_are_removed(server, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / "adapters" / f"grpo-adapters-{int(dead.stdout)}-abc"
+    (orphan / "grpo-v3").mkdir(parents=True)
+    with _sampler(server, tmp_path, f'generation.adapter_dir="{tmp_path / "adapters"}"') as sampler:
+        assert not orphan.exists() and sampler.adapter_root.startswith(str(tmp_path / "adapters"))
+        live = sampler.adapter_root
+    assert not (tmp_path / "adapters" / live).exists()

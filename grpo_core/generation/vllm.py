@@ -71,6 +71,20 @@ def tmpfs_root() -> str:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
 
 
+def remove_orphaned_adapters(root: str) -> None:
+    """Adapter folders of runs that were killed before they could clean up (tmpfs is memory): their
+    names carry the trainer's pid, and a folder whose trainer is gone is removed."""
+    for name in os.listdir(root):
+        parts = name.split("-")
+        if name.startswith("grpo-adapters-") and len(parts) >= 4 and parts[2].isdigit():
+            try:
+                os.kill(int(parts[2]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            except PermissionError:  # another user's live process
+                pass
+
+
 def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> tuple[list[str], dict[str, str]]:
     """argv and extra environment of a managed server for ``cfg`` (the [generation] and [lora] sections)."""
     gen = cfg.generation
@@ -141,7 +155,8 @@ class VllmSampler:
             self._check_server()
             root = self.gen.adapter_dir or tmpfs_root()
             os.makedirs(root, exist_ok=True)
-            self.adapter_root = tempfile.mkdtemp(prefix="grpo-adapters-", dir=root)
+            remove_orphaned_adapters(root)
+            self.adapter_root = tempfile.mkdtemp(prefix=f"grpo-adapters-{os.getpid()}-", dir=root)
         except BaseException:
             self.close()
             raise
