@@ -192,7 +192,8 @@ class VllmSampler:
         try:
             models = self._request("GET", "/v1/models", retries=0)["data"]
         except GenerationFailed as e:
-            raise UserError(f"generation.url: no vLLM server answers at {self.url}: {e}") from None
+            where = "generation.url: " if self.gen.mode == "external" else ""
+            raise UserError(f"{where}no vLLM server answers at {self.url}: {e}") from None
         bases = [m["id"] for m in models if not m.get("parent")] or [m["id"] for m in models]
         if not bases:
             raise UserError(f"generation.url: the server at {self.url} serves no model")
