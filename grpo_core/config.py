@@ -1,6 +1,6 @@
 """Typed run config: TOML -> validated dataclasses, before any model or dataset is touched (so no torch).
 
-Sections [model] [lora] [data] [grpo] [train] [eval] plus [[rewards]] tables; every key has a default
+Sections [model] [lora] [data] [grpo] [train] [eval] [generation] plus [[rewards]] tables; every key has a default
 except model.name and data.dataset. Each field's type hint (str, int, float, bool, Literal, unions) and
 bounds in its metadata drive validation, so a new key is one line. Every mistake raises ConfigError with
 one line naming the key. Relative paths (model.name, data.dataset, train.output_dir) resolve against the
@@ -174,8 +174,39 @@ class EvalConfig:
     max_completion_length: int | None = _f(None, ge=1)
 
 
-SECTIONS: dict[str, type] = {c.SECTION: c for c in
-                             (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig, EvalConfig)}
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Who samples the groups: the trainer's own decode loop (hf), or a vLLM server (grpo_core/generation/)."""
+    SECTION: ClassVar[str] = "generation"
+    backend: Literal["hf", "vllm"] = "hf"
+    mode: Literal["managed", "external"] = "managed"  # managed: grpo starts and stops the server
+    command: str | list[str] = "vllm"  # managed: the program, e.g. ["V/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    url: str | None = None  # external: a running server, e.g. "http://gpu-box:8000"
+    host: str = "127.0.0.1"
+    port: int = _f(0, ge=0, le=65535)  # managed; 0 picks a free port
+    gpu_memory_utilization: float | None = _f(None, gt=0, le=1)  # the server's share of the GPU (vLLM's flag)
+    max_model_len: int | None = _f(None, gt=0)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: the trainer's compute dtype
+    extra_args: str | list[str] | None = None  # appended to the server's command line
+    env: dict[str, Any] = field(default_factory=dict)  # extra environment for the server
+    sleep: bool | Literal["auto"] = "auto"  # sleep/wake between generation and training; auto: managed on a GPU
+    adapter_dir: str | None = None  # where each step's adapter is written for the server; None: tmpfs
+    start_timeout: float = _f(600.0, gt=0)  # seconds to wait for the server's health endpoint
+    request_timeout: float = _f(600.0, gt=0)
+    retries: int = _f(3, ge=0)  # failed requests retried before the run checkpoints and stops
+    importance_sampling: Literal["none", "token_truncate", "sequence_mask"] = "token_truncate"
+    importance_sampling_cap: float = _f(3.0, gt=0)
+
+    def __post_init__(self) -> None:
+        if self.backend == "vllm" and self.mode == "external" and not self.url:
+            raise ConfigError('generation.url is required with generation.mode = "external" (e.g. "http://host:8000")')
+        for key, value in self.env.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"generation.env.{key}: expected a string, got {_got(value)}")
+
+
+SECTIONS: dict[str, type] = {c.SECTION: c for c in (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig,
+                                                    EvalConfig, GenerationConfig)}
 
 
 @dataclass(frozen=True)
@@ -187,6 +218,7 @@ class Config:
     train: TrainConfig
     eval: EvalConfig
     rewards: list[dict[str, Any]]  # checked for a string `use`; the reward SDK validates the rest
+    generation: GenerationConfig = GenerationConfig()
 
     def __post_init__(self) -> None:
         if self.eval.max_completion_length is None:

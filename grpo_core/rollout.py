@@ -26,6 +26,9 @@ class Rollout:
     truncated: torch.Tensor  # [B*G] bool: reached max_new_tokens without an EOS
     completion_lengths: torch.Tensor  # [B*G] long: generated tokens, EOS included
     num_generations: int  # G
+    # Filled by a backend that samples with weights of its own (generation/vllm.py), None otherwise:
+    sampler_logprobs: torch.Tensor | None = None  # [B*G, T] float32: the sampler's log-prob of each token
+    adapter_versions: list[int] | None = None  # [B*G]: training steps the sampling adapter had seen
 
     @property
     def num_prompts(self) -> int:

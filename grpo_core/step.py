@@ -1,8 +1,10 @@
 """One GRPO step: sample a group per prompt, score it, turn scores into advantages, update the policy.
 
 Data flows one way: rows -> rollout -> reward mix -> advantages -> loss -> optimizer. The old-policy
-pass runs only when a generation batch is reused (num_iterations > 1) and the reference pass only
-when beta > 0; both use the same weights (the reference is the policy with its adapter switched off).
+pass runs only when a generation batch is reused (num_iterations > 1) or another implementation sampled
+it (a vLLM server: its log-probs are compared with the trainer's and the loss corrected, loss.py), and the
+reference pass only when beta > 0; both use the same weights (the reference is the policy with its
+adapter switched off).
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import torch
 
 from .data import encode_prompt, prompt_text
 from .logprobs import completion_logprobs
-from .loss import batch_counts, group_advantages, policy_loss
-from .model import merged_for_sampling, reference_mode
-from .rollout import sample_groups
+from .generation.hf import HfSampler
+from .loss import batch_counts, group_advantages, importance_weights, policy_loss, sampler_mismatch
+from .model import reference_mode
 
 
 def _micro_batches(n: int, parts: int, group: int) -> list[slice]:
@@ -48,17 +50,19 @@ def _spread(values):
 
 
 def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg, generator,
-              trainable_params: list) -> tuple[dict, list[dict]]:
-    """Run one step on ``rows`` (the prompts of this step); returns (metrics, logged samples)."""
+              trainable_params: list, sampler=None) -> tuple[dict, list[dict]]:
+    """Run one step on ``rows`` (the prompts of this step); returns (metrics, logged samples).
+    ``sampler``: a backend of grpo_core/generation (default: the trainer's own decode loop)."""
     g, G = cfg.grpo, cfg.grpo.num_generations
+    sampler = sampler or HfSampler()
     start = time.perf_counter()
 
-    # 1. Rollouts: G completions per prompt, the prompt prefilled once per group.
+    # 1. Rollouts: G completions per prompt, from the backend (the trainer's own loop, or a vLLM server).
     prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system) for row in rows]
-    with merged_for_sampling(model):  # the same policy, one matmul per layer instead of three
-        rollout = sample_groups(model, tokenizer, prompt_ids, num_generations=G,
-                                max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
-                                temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)
+    rollout = sampler.sample_groups(model, tokenizer, prompt_ids, num_generations=G,
+                                    max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
+                                    temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)
+    sampled = rollout.sampler_logprobs  # None when the trained model sampled: nothing to correct
     generated = time.perf_counter()
 
     # 2. Rewards: every dataset column travels with each of the G completions of its prompt.
@@ -87,9 +91,15 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     # fixed, and outside training mode the KV cache that shares each prompt across its group is on.
     old = ref = None
     model.eval()
-    if learns and g.num_iterations > 1:
+    if (learns and g.num_iterations > 1) or sampled is not None:
         with torch.no_grad():
             old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+    mismatch, loss_advantages = {}, advantages
+    if sampled is not None:  # another implementation sampled: weigh each token by p_trainer / p_sampler
+        gen = cfg.generation
+        weights = importance_weights(old, sampled, mask, gen.importance_sampling, gen.importance_sampling_cap)
+        mismatch = sampler_mismatch(old, sampled, mask, weights, gen.importance_sampling_cap)
+        loss_advantages = advantages[:, None] * weights  # w >= 0 scales both clip terms: w times the token's loss
     if learns and g.beta > 0:
         with reference_mode(model):
             ref = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
@@ -104,7 +114,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
             for p in parts:
                 logp, ent = _logprobs(model, rollout, p, cfg, with_entropy=True)
                 loss, stats = policy_loss(
-                    logp, None if old is None else old[p], None if ref is None else ref[p], advantages[p], mask[p],
+                    logp, None if old is None else old[p], None if ref is None else ref[p], loss_advantages[p], mask[p],
                     loss_type=g.loss, epsilon=g.epsilon, epsilon_high=g.epsilon_high, beta=g.beta,
                     max_completion_length=g.max_completion_length, batch_sequences=sequences,
                     batch_tokens=tokens, num_micro_batches=len(parts))
@@ -141,6 +151,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     }
     for key in ("kl", "clip_ratio/low", "clip_ratio/high", "clip_ratio/region", "ratio_mean"):
         record[key] = stats_sum.get(key)
+    record.update(mismatch)
     for name in mix.names:
         mean, std = _spread(scores.rewards[name])
         counts = scores.counts[name]
@@ -149,6 +160,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
                        f"rewards/{name}/timeouts": counts.timeouts})
     samples = [{"prompt": prompt_text(rows[i // G][cfg.data.prompt]), "completion": completions[i],
                 "rewards": {name: scores.rewards[name][i] for name in mix.names}, "total": scores.total[i],
-                "advantage": float(advantages[i])}
+                "advantage": float(advantages[i]),
+                **({"adapter_version": rollout.adapter_versions[i]} if rollout.adapter_versions else {})}
                for i in range(0, len(completions), max(1, G // 2))][:cfg.train.log_completions]
     return record, samples

@@ -23,6 +23,7 @@ from . import checkpoint, cpu_threads
 from .config import Config, config_to_toml
 from .data import PromptStream, load_rows
 from .evaluate import evaluate
+from .generation import GenerationFailed, open_sampler
 from .model import load_from_config, save_adapter, trainable_parameter_count
 from .runlog import JsonlLog, plot_rewards
 from .step import grpo_step
@@ -117,7 +118,8 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
 
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
-    with mix:
+    # The sampler first: a vLLM server measures the GPU memory it may take when it starts.
+    with mix, open_sampler(cfg, run_dir, progress=progress) as sampler:
         mix.start()  # fork reward workers before the model (and any GPU context) exists
         model, tokenizer = load_from_config(cfg, adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
         device = next(model.parameters()).device
@@ -151,6 +153,7 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
             extra["eval_before"] = run_eval("before")
             print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}", file=sys.stderr)
         extra.setdefault("train_seconds", 0.0)
+        sampler.start_at(first_step - 1)  # the adapter of step s has seen s - 1 steps
 
         def save(step):
             checkpoint.save(run_dir, step, model, tokenizer, optimizer, scheduler, generator, stream.state(), extra)
@@ -162,8 +165,18 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
             with StopRequest() as stop:
                 for step in range(first_step, cfg.train.steps + 1):
                     threads = governor.update() if governor is not None else None
-                    record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
-                                                stream.take(cfg.grpo.prompts_per_step), cfg, generator, params)
+                    before = stream.state(), generator.get_state()
+                    try:
+                        record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
+                                                    stream.take(cfg.grpo.prompts_per_step), cfg, generator, params,
+                                                    sampler)
+                    except GenerationFailed as e:  # nothing of this step happened yet: keep the last one
+                        stream.restore(before[0])
+                        generator.set_state(before[1])
+                        save(step - 1)
+                        raise GenerationFailed(f"{e}; checkpoint saved after step {step - 1} in "
+                                               f"{os.path.join(run_dir, 'checkpoints')}; continue with --resume") from None
+                    record.update(sampler.step_metrics())
                     if threads is not None:
                         record["cpu_threads"] = threads
                     extra["train_seconds"] += record["step_seconds"]

@@ -467,6 +467,6 @@ def test_written_config_lists_every_key():
 
 def test_config_to_dict():
     d = config_to_dict(load(MINIMAL))
-    assert set(d) == {"model", "lora", "data", "grpo", "train", "eval", "rewards"}
+    assert set(d) == {"model", "lora", "data", "grpo", "train", "eval", "generation", "rewards"}
     assert "system" not in d["data"]  # absent stays absent
     assert d["grpo"]["num_generations"] == 8 and d["rewards"] == [{"use": "math"}]
