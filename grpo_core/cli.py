@@ -8,6 +8,7 @@ import os
 import sys
 
 from grpo_rewards import cli as rewards_cli
+from grpo_rewards import streams
 from grpo_rewards.errors import UserError
 
 
@@ -33,7 +34,7 @@ def _train(args) -> None:
     quiet_libraries()
     from .trainer import train  # torch loads here, after the config is known to be valid
 
-    summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    summary = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"grpo: trained {summary['steps']} steps in {summary['wall_seconds']:.0f} s; eval accuracy "
           f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; adapter in {summary['adapter']}", file=sys.stderr)
@@ -48,12 +49,13 @@ def _eval(args) -> None:
         if not os.path.isfile(run_config):
             raise UserError(f"{target}: not a run directory (no config.toml in it)")
         adapter = os.path.join(target, "adapter")
-        if not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
-            from .checkpoint import latest
+        if not os.path.exists(adapter):  # a run still going, or stopped: its newest checkpoint that reads back
+            from .checkpoint import newest_valid
 
-            ckpt = latest(target)
+            ckpt, _, skipped = newest_valid(target)
             if ckpt is None:
-                raise UserError(f"{target}: the run has no adapter yet (no adapter/ and no checkpoint)")
+                why = f" ({'; '.join(skipped)})" if skipped else ""
+                raise UserError(f"{target}: the run has no adapter yet (no adapter/ and no usable checkpoint{why})")
             adapter = os.path.join(ckpt, "adapter")
         config_path = run_config
     else:
@@ -69,13 +71,14 @@ def _eval(args) -> None:
 
     result = evaluate_config(cfg, adapter, progress=not args.json)
     result.update({"target": target, "adapter": adapter, "seed": cfg.data.eval_seed})
+    out = streams.results()
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result), file=out)
         return
     print(f"accuracy {result['accuracy']:.4f} on {result['samples']} prompts "
-          f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})")
+          f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})", file=out)
     for name, mean in result["rewards"].items():
-        print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}")
+        print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}", file=out)
 
 
 def _plan(args) -> None:
@@ -94,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="a TOML config; default: the embedded tiny arithmetic run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable), e.g. --set grpo.beta=0.04")
-    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in train.output_dir from its newest complete checkpoint")
+    again.add_argument("--overwrite", action="store_true", help="replace the run in train.output_dir with a new one")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
 

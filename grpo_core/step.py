@@ -54,7 +54,8 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     start = time.perf_counter()
 
     # 1. Rollouts: G completions per prompt, the prompt prefilled once per group.
-    prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system) for row in rows]
+    prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system, cfg.data.max_prompt_length)
+                  for row in rows]
     with merged_for_sampling(model):  # the same policy, one matmul per layer instead of three
         rollout = sample_groups(model, tokenizer, prompt_ids, num_generations=G,
                                 max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,

@@ -1,0 +1,91 @@
+"""SIGINT and SIGTERM, handled alike by every `grpo` command and in every phase of a run.
+
+Python turns Ctrl-C into KeyboardInterrupt but lets SIGTERM (what `kill`, schedulers and containers
+send) end the process on the spot: no `finally` runs, so worker processes, temporary files and half
+a checkpoint were left behind. Here both signals raise :class:`Stopped` (a KeyboardInterrupt, so that
+`except Exception` in plugin or library code never swallows it), once: every cleanup on the way out
+runs, and a second signal while unwinding is ignored. Inside :func:`graceful` (the training loop) the
+first signal only sets a flag so the step in flight can finish and be saved; a second one raises.
+
+The exit status of a stopped command is 128 + the signal number, as a shell reports it: 130 for
+SIGINT, 143 for SIGTERM.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+    """The command was asked to stop by ``signum`` (SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+class _State:
+    raised = False            # a Stopped is already on its way up: ignore later signals
+    graceful = None           # the open graceful() window, if any
+
+
+def _handle(signum, frame):
+    window = _State.graceful
+    if window is not None and not window.requested:
+        window.requested, window.signum = True, signum
+        print(f"\ngrpo: {signal.Signals(signum).name}: {window.message} "
+              f"(send it again to stop at once)", file=sys.stderr)
+        return
+    if _State.raised:
+        return
+    _State.raised = True
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGINT and SIGTERM raise Stopped within this block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handle) for sig in STOP_SIGNALS}
+    was_raised, _State.raised = _State.raised, False
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if not isinstance(sys.exc_info()[1], Stopped):  # while one unwinds, later signals stay ignored
+            _State.raised = was_raised
+
+
+class _Window:
+    def __init__(self, message: str):
+        self.message = message
+        self.requested = False
+        self.signum: int | None = None
+
+
+@contextlib.contextmanager
+def graceful(message: str = "stopping after this step"):
+    """Within this block the first SIGINT/SIGTERM sets ``.requested`` (and ``.signum``) instead of
+    raising; the caller stops at a consistent point. A second signal raises Stopped as usual."""
+    window, outer = _Window(message), _State.graceful
+    with stop_on_signals():
+        _State.graceful = window
+        try:
+            yield window
+        finally:
+            _State.graceful = outer
