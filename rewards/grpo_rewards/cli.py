@@ -106,12 +106,14 @@ class Output:
         if os.path.isdir(path):
             raise UserError(f"--output {path} is a directory; name a file")
         folder = os.path.dirname(os.path.abspath(path))
+        _remove_stale_partials(folder, os.path.basename(path))
         try:
-            fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+            fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.{os.getpid()}-",
+                                            suffix=".partial")
         except FileNotFoundError:
             raise UserError(f"--output {path}: no such directory: {folder}") from None
         except OSError as exc:
-            raise UserError(f"--output {path}: cannot write in {folder}: {exc.strerror or exc}") from None
+            raise UserError(f"--output {path}: cannot write in {folder}: {str(exc.strerror or exc).lower()}") from None
         self.file = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, text: str) -> None:
@@ -147,6 +149,31 @@ class Output:
             with contextlib.suppress(OSError):
                 os.remove(self.tmp)
             self.tmp = None
+
+
+def _remove_stale_partials(folder: str, name: str) -> None:
+    """A run killed outright (SIGKILL) cannot remove its temporary file: the next run does, once the
+    process that made it is gone (its pid is in the name)."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        rest = entry.removeprefix(f".{name}.")
+        pid = rest.split("-", 1)[0]
+        if rest != entry and entry.endswith(".partial") and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, entry))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _same_file(a: str, b: str) -> bool:
