@@ -33,17 +33,12 @@ def tmpfs(size: str = "64k", read_only: bool = False):
 
 
 def fill(folder: str) -> None:
-    """Fill the file system of ``folder`` to the last byte."""
-    with open(os.path.join(folder, "filler"), "wb") as f:
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-    with contextlib.suppress(OSError):
-        with open(os.path.join(folder, "filler2"), "wb") as f:
-            while True:
-                f.write(b"\0")
-                f.flush()
+    """Fill the file system of ``folder`` to the last byte (files "filler", then "filler2")."""
+    for name, chunk in (("filler", 4096), ("filler2", 1)):
+        with open(os.path.join(folder, name), "wb", buffering=0) as f:
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * chunk)
 
 
 def dead(pid: int) -> bool:
