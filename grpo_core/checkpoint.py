@@ -132,8 +132,10 @@ def latest(run_dir: str) -> str | None:
     return None
 
 
-def has_checkpoints(run_dir: str) -> bool:
-    return bool(_steps(os.path.join(run_dir, "checkpoints")))
+def newest_name(run_dir: str) -> str | None:
+    """The name of the newest checkpoint directory, complete or not."""
+    found = _steps(os.path.join(run_dir, "checkpoints"))
+    return found[0][1] if found else None
 
 
 def load_state(path: str) -> dict:

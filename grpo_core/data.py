@@ -90,7 +90,7 @@ def prompt_problem(prompt) -> str | None:
         return None
     if isinstance(prompt, list):
         return "a list that is not chat messages ({'role': ..., 'content': ...})"
-    return "null" if prompt is None else f"a {type(prompt).__name__}"
+    return "null" if prompt is None else f"{type(prompt).__name__} {repr(prompt)[:40]}"
 
 
 def check_prompts(rows: list[dict], column: str, split: str) -> None:

@@ -39,7 +39,7 @@ def kind(run_dir: str) -> str:
         return "new"
     if not os.path.isfile(os.path.join(run_dir, "config.toml")):
         return "foreign"
-    if checkpoint.has_checkpoints(run_dir) or finished_steps(run_dir) \
+    if checkpoint.newest_name(run_dir) or finished_steps(run_dir) \
             or os.path.exists(os.path.join(run_dir, "summary.json")):
         return "started"
     return "unstarted"
@@ -54,12 +54,12 @@ def check(run_dir: str, overwrite: bool) -> str:
         raise UserError(f"train.output_dir {run_dir!r} holds files that are not a grpo run (no config.toml): "
                         f"choose an empty or new directory")
     if found == "started" and not overwrite:
-        latest = checkpoint.latest(run_dir)
+        latest = checkpoint.newest_name(run_dir)
         if latest is None:
             raise UserError(f"train.output_dir {run_dir!r} holds a run with {finished_steps(run_dir)} finished steps "
                             f"and no checkpoint to resume from: replace it with --overwrite, or choose another "
                             f"with --set train.output_dir=...")
-        raise UserError(f"train.output_dir {run_dir!r} already holds a run (checkpoint {os.path.basename(latest)}): "
+        raise UserError(f"train.output_dir {run_dir!r} already holds a run (checkpoint {latest}): "
                         f"continue it with --resume, replace it with --overwrite, or choose another with "
                         f"--set train.output_dir=...")
     return found
