@@ -168,16 +168,20 @@ def validate(path: str, lora_r: int | None = None) -> dict:
 
 def newest_valid(run_dir: str, lora_r: int | None = None, say=None) -> tuple[str | None, dict | None, list[str]]:
     """(path, state, reasons): the newest checkpoint that passes :func:`validate`, walking back from the
-    newest; each one skipped is reported through ``say`` (one line) and listed in ``reasons``."""
+    newest. When one passes, each one skipped is reported through ``say`` (one line each); when none
+    does, nothing is said: the caller's error lists ``reasons`` in its one line."""
     say = say or (lambda line: print(line, file=sys.stderr))
     root, reasons = os.path.join(run_dir, "checkpoints"), []
     for _, name in _steps(root):
         path = os.path.join(root, name)
         try:
-            return path, validate(path, lora_r), reasons
+            state = validate(path, lora_r)
         except Unusable as exc:
             reasons.append(f"{name}: {exc}")
-            say(f"grpo: skipping checkpoint {name}: {exc}")
+            continue
+        for reason in reasons:
+            say(f"grpo: skipping checkpoint {reason}")
+        return path, state, reasons
     return None, None, reasons
 
 

@@ -26,6 +26,7 @@ MAY_CHANGE = (
     "grpo.mask_truncated_completions", "grpo.max_completion_length", "grpo.min_completion_length",
     "grpo.temperature", "grpo.top_p", "grpo.top_k", "grpo.logprob_chunk_size",
     "model.gradient_checkpointing",     # memory against time; the same numbers
+    "train.output_dir",                 # where the run is now: a moved run directory resumes in place
 )
 
 
