@@ -129,8 +129,24 @@ def _worker_main(conn, rewards, owner_pid, lifeline, inherited, set_pdeathsig) -
                 conn.send((sample_id, ERROR, f"could not send the result back: {type(exc).__name__}: {exc}"))
 
 
+def _open_fds() -> set[int] | None:
+    try:
+        listed = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the pipe and the sentinel are all we know of
+        return None
+    found = set()
+    for fd in listed:  # the listing holds its own directory descriptor, closed by now
+        try:
+            os.fstat(fd)
+            found.add(fd)
+        except OSError:
+            pass
+    return found
+
+
 class _Worker:
     def __init__(self, ctx, rewards, lifeline: tuple[int, int], others: list[int]):
+        before = _open_fds()
         self.conn, child = ctx.Pipe()
         inherited = [self.conn.fileno(), lifeline[1], *others, *streams.private_fds]
         main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the forking thread
@@ -138,6 +154,11 @@ class _Worker:
                                    args=(child, rewards, os.getpid(), lifeline[0], inherited, main))
         self.process.start()
         child.close()
+        # What starting this worker left open here (our pipe end, multiprocessing's sentinel pipes): a
+        # worker forked later must close all of it, or it would keep this one's pipes from reporting EOF.
+        after = _open_fds()
+        self.fds = sorted(after - before) if before is not None and after is not None \
+            else [self.conn.fileno(), self.process.sentinel]
         self.items: deque = deque()   # samples of the current chunk not yet answered, in order
         self.deadline = math.inf
 
@@ -165,7 +186,7 @@ class WorkerPool:
     def _new_worker(self) -> _Worker:
         if self._lifeline is None:
             self._lifeline = os.pipe()  # workers read it; only this process holds the write end
-        worker = _Worker(self._ctx, self.rewards, self._lifeline, [w.conn.fileno() for w in self._live])
+        worker = _Worker(self._ctx, self.rewards, self._lifeline, [fd for w in self._live for fd in w.fds])
         self._live.add(worker)
         return worker
 
