@@ -115,7 +115,7 @@ class Progress:
             text = f"{how} during step {self.step + 1}; the checkpoint of step {self.saved} is kept in {where}: " \
                    f"continue with --resume"
         else:
-            text = f"{how} during step {self.step + 1}, before any checkpoint; the same command starts again"
+            text = f"{how} during step {self.step + 1}, before any checkpoint: start it again with --overwrite"
         return Interrupted(text, stop.signum)
 
 
