@@ -113,6 +113,22 @@ def save(run_dir: str, step: int, model, tokenizer, optimizer, scheduler, genera
     return final
 
 
+def save_final_adapter(run_dir: str, model, tokenizer) -> str:
+    """RUN_DIR/adapter, written like a checkpoint: under a temporary name, renamed into place; a failure
+    (a full disk) leaves the previous adapter, if any, and says the last checkpoint holds the weights."""
+    final, tmp = os.path.join(run_dir, "adapter"), os.path.join(run_dir, ".adapter.partial")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_adapter(model, tokenizer, tmp)
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"adapter not saved in {final}: {_cause(exc, run_dir)}; the last checkpoint in "
+                        f"{os.path.join(run_dir, 'checkpoints')} holds the trained weights") from None
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
 def _steps(root: str) -> list[tuple[int, str]]:
     """(step, directory name) of every finished checkpoint directory, newest first."""
     try:

@@ -22,7 +22,7 @@ from .runlog import read_metrics
 
 RUN_ENTRIES = ("config.toml", "metrics.jsonl", "completions.jsonl", "checkpoints", "adapter", "rewards.png",
                "summary.json", "tensorboard", "wandb", ".wandb-run-id", ".trackio-run-id", "config.toml.tmp",
-               "summary.json.tmp", "metrics.jsonl.tmp", "completions.jsonl.tmp")
+               "summary.json.tmp", "metrics.jsonl.tmp", "completions.jsonl.tmp", ".adapter.partial")
 
 
 def finished_steps(run_dir: str) -> int:

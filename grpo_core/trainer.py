@@ -29,7 +29,7 @@ from . import checkpoint, cpu_threads, preflight, resume, rundir, trackers
 from .config import Config, config_to_dict, config_to_toml
 from .data import MAX_GENERATED_ROWS, PromptStream, is_task, load_rows
 from .evaluate import evaluate
-from .model import load_from_config, save_adapter, trainable_parameter_count
+from .model import load_from_config, trainable_parameter_count
 from .runlog import JsonlLog, plot_rewards
 from .step import grpo_step
 
@@ -107,13 +107,13 @@ class Progress:
 
     def stopped(self, stop: signals.Stopped) -> Interrupted:
         how, where = f"stopped by {stop.name}", os.path.join(self.run_dir, "checkpoints")
-        if self.phase == "start-up":
-            text = f"{how} during start-up, before step 1; nothing to resume: the same command starts the run again"
-        elif self.phase == "finishing":
+        if self.phase == "finishing":
             text = f"{how} after the last step; its checkpoint is in {where}: --resume finishes the run"
-        elif self.saved is not None:
-            text = f"{how} during step {self.step + 1}; the checkpoint of step {self.saved} is kept in {where}: " \
-                   f"continue with --resume"
+        elif self.saved is not None:  # a resumed run's start-up, or any step after a first save
+            when = "during start-up" if self.phase == "start-up" else f"during step {self.step + 1}"
+            text = f"{how} {when}; the checkpoint of step {self.saved} is kept in {where}: continue with --resume"
+        elif self.phase == "start-up":
+            text = f"{how} during start-up, before step 1; nothing to resume: the same command starts the run again"
         else:
             text = f"{how} during step {self.step + 1}, before any checkpoint: start it again with --overwrite"
         return Interrupted(text, stop.signum)
@@ -135,6 +135,8 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
     started = time.perf_counter()
     run = prepare(cfg, resume_run, overwrite)
     run_dir, mix, eval_rows, ckpt, state = cfg.train.output_dir, run.mix, run.eval_rows, run.ckpt, run.state
+    if state is not None:
+        where.step = where.saved = state["step"]
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     with contextlib.ExitStack() as resources:
@@ -168,7 +170,6 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
             checkpoint.restore_rng(state["rng"], generator)
             stream.restore(state["data"])
             first_step, extra = state["step"] + 1, state["extra"]
-            where.step = where.saved = state["step"]
             print(f"grpo: resuming {run_dir} after step {state['step']} ({os.path.basename(ckpt)})", file=sys.stderr)
         else:
             extra["eval_before"] = run_eval("before")
@@ -216,7 +217,7 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
         if stop.requested:  # asked during the last step: it is saved; the final evaluation can wait
             raise where.stopped(signals.Stopped(stop.signum))
         eval_after = run_eval("after")
-        save_adapter(model, tokenizer, os.path.join(run_dir, "adapter"))
+        checkpoint.save_final_adapter(run_dir, model, tokenizer)
     plot = plot_rewards(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "rewards.png"))
     summary = {"steps": cfg.train.steps, "wall_seconds": round(time.perf_counter() - started, 2),
                "train_seconds": round(extra["train_seconds"], 2), "resumed": bool(ckpt),
