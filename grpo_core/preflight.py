@@ -8,12 +8,13 @@ unless ``data.max_prompt_length`` says to cut long prompts, in which case the cu
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from grpo_rewards.errors import ConfigError, first_line
 from grpo_rewards.inputs import BATCH_ARGUMENTS
 
-from .config import Config, resolve_model_path
+from .config import ASSETS_DIR, Config, resolve_model_path
 from .data import check_prompts, encode_prompt
 
 
@@ -31,8 +32,12 @@ def model_context(cfg: Config) -> int | None:
     """The number of positions the model can attend over, from its config (None when it does not say)."""
     from transformers import AutoConfig
 
+    path = resolve_model_path(cfg.model.name)
+    if cfg.model.name.startswith("builtin:") and not os.path.isdir(path):
+        shipped = ", ".join(f"builtin:{n}" for n in sorted(os.listdir(ASSETS_DIR))) or "none"
+        raise ConfigError(f"model.name: no built-in model {cfg.model.name!r} (grpo-core ships: {shipped})")
     try:
-        config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name),
+        config = AutoConfig.from_pretrained(path,
                                             trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, KeyError) as err:
         raise ConfigError(f"model.name: cannot read the config of {cfg.model.name!r}: {first_line(err)}") from None
