@@ -8,7 +8,7 @@ import os
 import sys
 
 from grpo_rewards import cli as rewards_cli
-from grpo_rewards import streams
+from grpo_rewards import signals, streams
 from grpo_rewards.errors import UserError
 
 
@@ -135,8 +135,16 @@ def apply_openmp_defaults() -> None:
 
 def main(argv=None) -> int:
     apply_openmp_defaults()  # no subcommand has imported torch yet
-    args = build_parser().parse_args(argv)
-    return rewards_cli.run(args.handler, args)
+    with signals.stop_on_signals():  # from the first moment: a signal during argument parsing is no traceback
+        try:
+            args = build_parser().parse_args(argv)
+        except KeyboardInterrupt as exc:
+            return rewards_cli.run(_raise, exc)
+        return rewards_cli.run(args.handler, args)
+
+
+def _raise(exc):
+    raise exc
 
 
 if __name__ == "__main__":

@@ -49,7 +49,13 @@ def grpo(*args, timeout=600, **extra):
     """Run a grpo command to its end: (status, stdout, grpo's own stderr lines)."""
     done = subprocess.run([sys.executable, "-m", "grpo_core.cli", *args], capture_output=True, text=True,
                           env=env(**extra), timeout=timeout)
-    return done.returncode, done.stdout, [l for l in done.stderr.splitlines() if l.startswith("grpo:")]
+    return done.returncode, done.stdout, _ours(done.stderr)
+
+
+def _ours(stderr: str) -> list[str]:
+    """grpo's own lines of a stderr (no library warnings), a traceback flagged as one line of its own."""
+    lines = [l for l in stderr.splitlines() if l.startswith("grpo:")]
+    return lines + (["TRACEBACK"] if "Traceback (most recent call last)" in stderr else [])
 
 
 def start(*args, **extra):
@@ -63,8 +69,10 @@ def record(case: str, expected: str, observed: str, ok: bool) -> None:
 
 
 def one_line(status, lines, text, want=2):
-    ok = status == want and len(lines) == 1 and text in lines[0]
-    return ok, f"exit {status}; " + (" | ".join(lines) if lines else "(no grpo line)")
+    """The failure is one line (progress lines aside) holding ``text``, with exit status ``want``."""
+    failures = [l for l in lines if l.startswith(("grpo: error", "grpo: stopped", "TRACEBACK"))]
+    ok = status == want and len(failures) == 1 and text in failures[0]
+    return ok, f"exit {status}; " + (" | ".join(failures) if failures else "(no error line)")
 
 
 def marked() -> list[int]:
@@ -228,7 +236,7 @@ def score_cases() -> None:
         time.sleep(random.uniform(3, 6))
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
-        lines = [l for l in err.splitlines() if l.startswith("grpo:")]
+        lines = [l for l in _ours(err) if l.startswith(("grpo: error", "grpo: stopped", "TRACEBACK"))]
         want = 128 + sig if sig != signal.SIGKILL else -9
         ok = proc.returncode == want and open(target).read() == "old\n"
         record(f"score: {sig.name} mid-run", f"exit {want}, old output kept", f"exit {proc.returncode}; "
@@ -250,7 +258,7 @@ def kill_cases(kills: int) -> None:
             time.sleep(0.2)
         proc.send_signal(getattr(signal, sig.split()[0]))
         _, err = proc.communicate(timeout=300)
-        lines = [l for l in err.splitlines() if l.startswith("grpo:") and "error" in l]
+        lines = [l for l in _ours(err) if l.startswith(("grpo: error", "grpo: stopped", "TRACEBACK"))]
         no_leftovers(f"train: {sig} at {delay:.1f} s")
         # Go on: --resume when there is a checkpoint, else the same command.
         has_ckpt = os.path.isdir(os.path.join(WORK, name, "checkpoints")) and any(
@@ -335,7 +343,7 @@ def checkpoint_cases() -> None:
             time.sleep(0.2)
         fill(folder)
         _, err = proc.communicate(timeout=300)
-        lines = [l for l in err.splitlines() if l.startswith("grpo: error")]
+        lines = [l for l in _ours(err) if l.startswith(("grpo: error", "TRACEBACK"))]
         kept = subprocess.run([sys.executable, "-c", "import sys; from grpo_core import checkpoint; "
                                "p, s, _ = checkpoint.newest_valid(sys.argv[1]); print(s['step'] if s else 'none')",
                                os.path.join(folder, "run")], capture_output=True, text=True).stdout.strip()
@@ -386,23 +394,39 @@ def start_up_cases() -> None:
     with open(config, "w") as f:
         f.write(DEFAULT_CONFIG_TOML + '\n[[rewards]]\nuse = "crashy"\non_error = "raise"\n')
     status, _, lines = grpo("train", config, *QUICK, *run_dir("crashy"))
+    ok, seen = one_line(status, lines, "reward 'crashy'")
     status2, _, more = grpo("train", *QUICK, *run_dir("crashy"))
     again = any("starting it again" in l for l in more)
     record("a crashing reward, then the same directory", "exit 2, one line; then starts again, exit 0",
-           f"exit {status} ({' | '.join(lines)}); then exit {status2}, "
-           f"{'said it starts again' if again else 'no word'}", status == 2 and len(lines) == 1 and status2 == 0 and again)
-    for phase, wait in (("start-up", 1.5), ("evaluation", 8.0)):
+           f"{seen}; then exit {status2}, {'said it starts again' if again else 'no word'}",
+           ok and status2 == 0 and again)
+    # Each phase is reached by waiting for the line that opens it: start-up (imports, checks, model load),
+    # the evaluation before training (after "... on cpu"), training (after "eval before training").
+    for phase, opener, want in (("start-up", None, "stopped by"), ("evaluation", " on cpu: ", "before step 1"),
+                                ("training", "eval before training", "after step")):
         for sig in (signal.SIGTERM, signal.SIGINT):
             name = f"phase-{phase}-{sig.name}"
             proc = start("train", *QUICK, *run_dir(name))
-            time.sleep(wait)
+            seen_lines = []
+            if opener is None:
+                time.sleep(random.uniform(0.5, 3.0))
+            else:
+                while True:
+                    line = proc.stderr.readline()
+                    seen_lines.append(line)
+                    if not line or opener in line:
+                        break
             proc.send_signal(sig)
             _, err = proc.communicate(timeout=300)
-            lines = [l for l in err.splitlines() if l.startswith("grpo: error") or l.startswith("grpo: stopped")]
-            status2, _, _ = grpo("train", *QUICK, *run_dir(name))
-            record(f"{sig.name} at {wait} s ({phase})", f"exit {128 + sig}, one line; then the same command runs",
-                   f"exit {proc.returncode} ({' | '.join(lines)}); then exit {status2}",
-                   proc.returncode in (128 + sig, 0) and len(lines) <= 1 and status2 == 0)
+            err = "".join(seen_lines) + err
+            everything = _ours(err)
+            lines = [l for l in everything if l.startswith(("grpo: error", "grpo: stopped", "TRACEBACK"))]
+            # What the line says goes on: --resume after a step was saved, else the same command.
+            status2, _, more = grpo("train", *QUICK, *run_dir(name), *(["--resume"] if phase == "training" else []))
+            ok = proc.returncode == 128 + sig and len(lines) == 1 and want in lines[0] and status2 == 0
+            record(f"{sig.name} during {phase}", f"exit {128 + sig}, one line; then the run goes on",
+                   f"exit {proc.returncode} ({' | '.join(lines if ok else everything)}); then exit {status2}"
+                   + ("" if ok else f" ({' | '.join(more)})"), ok)
             no_leftovers(f"{sig.name} during {phase}")
     for where in ("file", "read-only"):
         if where == "file":
