@@ -2,13 +2,19 @@
 `grpo plugins` never import torch, and a config error is reported before any model loads."""
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
+from grpo_rewards import signals
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "grpo":  # the command, not a library import:
+    signals.defer_until_ready()  # before the imports below, a Ctrl-C or SIGTERM from now on gets its one line
+
+import argparse
+import json
+
 from grpo_rewards import cli as rewards_cli
-from grpo_rewards import signals, streams
+from grpo_rewards import streams
 from grpo_rewards.errors import UserError
 
 
@@ -135,12 +141,12 @@ def apply_openmp_defaults() -> None:
 
 def main(argv=None) -> int:
     apply_openmp_defaults()  # no subcommand has imported torch yet
-    with signals.stop_on_signals():  # from the first moment: a signal during argument parsing is no traceback
-        try:
+    try:
+        with signals.stop_on_signals():  # a signal that came during the imports is raised here
             args = build_parser().parse_args(argv)
-        except KeyboardInterrupt as exc:
-            return rewards_cli.run(_raise, exc)
-        return rewards_cli.run(args.handler, args)
+    except KeyboardInterrupt as exc:
+        return rewards_cli.run(_raise, exc)  # one line and the signal's exit status, like any other stop
+    return rewards_cli.run(args.handler, args)
 
 
 def _raise(exc):

@@ -467,6 +467,9 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=6, help="random kills of grpo train")
     args = parser.parse_args()
     random.seed(args.seed)
+    # Started in the background by a shell, this process ignores SIGINT, and so would the commands it
+    # starts (grpo honours an inherited SIG_IGN): give them the usual disposition, since SIGINT is tested.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.makedirs(PLUGINS)
     started = time.monotonic()
     print(f"# chaos run: `python scripts/chaos.py --seed {args.seed} --kills {args.kills}`", flush=True)

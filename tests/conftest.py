@@ -11,7 +11,13 @@ os.environ.setdefault("GRPO_SLOW_IMPORT_SECONDS", "120")
 # which a thread count that follows the machine's load (grpo_core/cpu_threads.py) would not promise.
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
+import signal
 import sys
+
+# A shell starts background jobs with SIGINT ignored, and grpo honours that; the tests send real SIGINTs
+# (to themselves and to the commands they start), so they must not inherit it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Shared test helpers (sdk_fixtures.py, ...) import by plain name.
 sys.path.insert(0, os.path.dirname(__file__))

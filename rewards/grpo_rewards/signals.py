@@ -3,12 +3,14 @@
 Python turns Ctrl-C into KeyboardInterrupt but lets SIGTERM (what `kill`, schedulers and containers
 send) end the process on the spot: no `finally` runs, so worker processes, temporary files and half
 a checkpoint were left behind. Here both signals raise :class:`Stopped` (a KeyboardInterrupt, so that
-`except Exception` in plugin or library code never swallows it), once: every cleanup on the way out
-runs, and a second signal while unwinding is ignored. Inside :func:`graceful` (the training loop) the
-first signal only sets a flag so the step in flight can finish and be saved; a second one raises.
+`except Exception` in plugin or library code never swallows it): every cleanup on the way out runs.
+Each signal raises, so that one swallowed by a library's ``except BaseException`` does not leave the
+command deaf to the next. Inside :func:`graceful` (the training loop) the first signal only sets a
+flag so the step in flight can finish and be saved; a second one raises.
 
 The exit status of a stopped command is 128 + the signal number, as a shell reports it: 130 for
-SIGINT, 143 for SIGTERM.
+SIGINT, 143 for SIGTERM. A signal the process was started with ignored (SIG_IGN, as a shell does for
+background jobs) stays ignored.
 """
 from __future__ import annotations
 
@@ -37,8 +39,21 @@ class Stopped(KeyboardInterrupt):
 
 
 class _State:
-    raised = False            # a Stopped is already on its way up: ignore later signals
     graceful = None           # the open graceful() window, if any
+    pending = None            # a signal that came before the command could act on it (defer_until_ready)
+
+
+def _remember(signum, frame):
+    _State.pending = _State.pending or signum
+
+
+def defer_until_ready() -> None:
+    """Called first thing by the `grpo` entry point, before its slow imports: a signal arriving then is
+    remembered, and raised as soon as :func:`stop_on_signals` is entered (where it can be handled)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+                signal.signal(sig, _remember)
 
 
 def _handle(signum, frame):
@@ -48,9 +63,6 @@ def _handle(signum, frame):
         print(f"\ngrpo: {signal.Signals(signum).name}: {window.message} "
               f"(send it again to stop at once)", file=sys.stderr)
         return
-    if _State.raised:
-        return
-    _State.raised = True
     raise Stopped(signum)
 
 
@@ -60,15 +72,16 @@ def stop_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _handle) for sig in STOP_SIGNALS}
-    was_raised, _State.raised = _State.raised, False
+    # An ignored signal stays ignored (a shell starts background jobs with SIGINT ignored, on purpose).
+    previous = {sig: signal.signal(sig, _handle) for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
     try:
+        if _State.pending is not None:  # it came while the command was starting: act on it now
+            signum, _State.pending = _State.pending, None
+            raise Stopped(signum)
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if not isinstance(sys.exc_info()[1], Stopped):  # while one unwinds, later signals stay ignored
-            _State.raised = was_raised
 
 
 class _Window:
