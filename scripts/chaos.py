@@ -339,8 +339,8 @@ def checkpoint_cases() -> None:
         proc = start("train", *QUICK, "--set", f"train.output_dir={json.dumps(folder + '/run')}",
                      "--set", "train.save_every=1", "--set", "train.steps=40")
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not os.path.isdir(os.path.join(folder, "run", "checkpoints")):
-            time.sleep(0.2)
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(folder, "run", "checkpoints", "latest")):
+            time.sleep(0.05)  # the first checkpoint is complete: fill the disk under the ones to come
         fill(folder)
         _, err = proc.communicate(timeout=300)
         lines = [l for l in _ours(err) if l.startswith(("grpo: error", "TRACEBACK"))]
