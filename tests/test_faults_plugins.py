@@ -2,11 +2,8 @@
 SDK's column declarations that the engine checks before the model loads (point 7)."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import threading
 import time
 import types
 

@@ -3,11 +3,10 @@ temporary file behind, keeps stdout for results, and every file error is one lin
 import json
 import os
 import signal
-import textwrap
 
 import pytest
 
-from fault_fixtures import children, fill, finish, start_cli, tmpfs, user_lines, wait_dead, wait_for_line
+from fault_fixtures import children, fill, finish, start_cli, tmpfs, user_lines, wait_dead
 from sdk_fixtures import make_distribution, run_cli
 
 MIX = '[[rewards]]\nuse = "format.regex"\noptions = { pattern = "a" }\n'
