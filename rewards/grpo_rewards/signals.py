@@ -4,9 +4,11 @@ Python turns Ctrl-C into KeyboardInterrupt but lets SIGTERM (what `kill`, schedu
 send) end the process on the spot: no `finally` runs, so worker processes, temporary files and half
 a checkpoint were left behind. Here both signals raise :class:`Stopped` (a KeyboardInterrupt, so that
 `except Exception` in plugin or library code never swallows it): every cleanup on the way out runs.
-Each signal raises, so that one swallowed by a library's ``except BaseException`` does not leave the
-command deaf to the next. Inside :func:`graceful` (the training loop) the first signal only sets a
-flag so the step in flight can finish and be saved; a second one raises.
+Another signal within UNWIND_SECONDS of a raise is ignored, so that an impatient second Ctrl-C cannot
+break the cleanup the first one started (or an extension library in the middle of it); one that comes
+later raises again, so a Stopped that some library's ``except BaseException`` swallowed does not leave
+the command deaf. Inside :func:`graceful` (the training loop) the first signal only sets a flag so the
+step in flight can finish and be saved; a second one raises.
 
 The exit status of a stopped command is 128 + the signal number, as a shell reports it: 130 for
 SIGINT, 143 for SIGTERM. A signal the process was started with ignored (SIG_IGN, as a shell does for
@@ -15,11 +17,14 @@ background jobs) stays ignored.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import threading
+import time
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+UNWIND_SECONDS = 5.0
 
 
 class Stopped(KeyboardInterrupt):
@@ -40,6 +45,7 @@ class Stopped(KeyboardInterrupt):
 
 class _State:
     graceful = None           # the open graceful() window, if any
+    raised_at = -math.inf     # when the last Stopped was raised (time.monotonic)
     pending = None            # a signal that came before the command could act on it (defer_until_ready)
 
 
@@ -63,6 +69,9 @@ def _handle(signum, frame):
         print(f"\ngrpo: {signal.Signals(signum).name}: {window.message} "
               f"(send it again to stop at once)", file=sys.stderr)
         return
+    if time.monotonic() - _State.raised_at < UNWIND_SECONDS:  # the last one is still unwinding
+        return
+    _State.raised_at = time.monotonic()
     raise Stopped(signum)
 
 
@@ -74,9 +83,11 @@ def stop_on_signals():
         return
     # An ignored signal stays ignored (a shell starts background jobs with SIGINT ignored, on purpose).
     previous = {sig: signal.signal(sig, _handle) for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
+    _State.raised_at = -math.inf  # a block is entered on the way in, never while unwinding
     try:
         if _State.pending is not None:  # it came while the command was starting: act on it now
             signum, _State.pending = _State.pending, None
+            _State.raised_at = time.monotonic()
             raise Stopped(signum)
         yield
     finally:
