@@ -7,11 +7,14 @@ import sys
 
 from grpo_rewards import signals
 
-if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "grpo":  # the command, not a library import:
+ENTRY_POINT = __name__ == "__main__" or os.path.basename(sys.argv[0]) == "grpo"  # the command, not an import
+if ENTRY_POINT:
     signals.defer_until_ready()  # before the imports below, a Ctrl-C or SIGTERM from now on gets its one line
 
 import argparse
 import json
+import signal
+import threading
 
 from grpo_rewards import cli as rewards_cli
 from grpo_rewards import streams
@@ -145,8 +148,16 @@ def main(argv=None) -> int:
         with signals.stop_on_signals():  # a signal that came during the imports is raised here
             args = build_parser().parse_args(argv)
     except KeyboardInterrupt as exc:
-        return rewards_cli.run(_raise, exc)  # one line and the signal's exit status, like any other stop
-    return rewards_cli.run(args.handler, args)
+        return _done(rewards_cli.run(_raise, exc))  # one line and the signal's exit status, like any other stop
+    return _done(rewards_cli.run(args.handler, args))
+
+
+def _done(status: int) -> int:
+    """The command is over, its cleanup done: a signal during the interpreter's shutdown changes nothing."""
+    if ENTRY_POINT and threading.current_thread() is threading.main_thread():
+        for sig in signals.STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    return status
 
 
 def _raise(exc):
