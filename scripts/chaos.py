@@ -416,13 +416,16 @@ def start_up_cases() -> None:
                     seen_lines.append(line)
                     if not line or opener in line:
                         break
+                if phase == "training":
+                    time.sleep(random.uniform(1.0, 3.0))  # into the loop of steps
             proc.send_signal(sig)
             _, err = proc.communicate(timeout=300)
             err = "".join(seen_lines) + err
             everything = _ours(err)
             lines = [l for l in everything if l.startswith(("grpo: error", "grpo: stopped", "TRACEBACK"))]
             # What the line says goes on: --resume after a step was saved, else the same command.
-            status2, _, more = grpo("train", *QUICK, *run_dir(name), *(["--resume"] if phase == "training" else []))
+            again = ["--resume"] if lines and "--resume" in lines[0] else []
+            status2, _, more = grpo("train", *QUICK, *run_dir(name), *again)
             ok = proc.returncode == 128 + sig and len(lines) == 1 and want in lines[0] and status2 == 0
             record(f"{sig.name} during {phase}", f"exit {128 + sig}, one line; then the run goes on",
                    f"exit {proc.returncode} ({' | '.join(lines if ok else everything)}); then exit {status2}"
