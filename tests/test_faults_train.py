@@ -105,7 +105,7 @@ def test_resume_falls_back_past_a_damaged_checkpoint_and_torn_logs(run_copy):
     for log in ("metrics.jsonl", "completions.jsonl"):
         with open(run / log, "a") as f:
             f.write('{"step": 4, "loss": 0.1')  # the torn last line of a write cut short
-    result = run_cli("train", str(config), "--resume", "--no-progress", env={"PYTHONWARNINGS": "ignore"})
+    result = run_cli("train", str(config), "--resume", "--no-progress", env={"PYTHONWARNINGS": "ignore"}, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "grpo: skipping checkpoint step-000003: adapter_model.safetensors cannot be read" in result.stderr
     assert "resuming" in result.stderr and "after step 2" in result.stderr
@@ -175,11 +175,12 @@ def test_a_crash_before_the_first_step_leaves_a_directory_that_starts_again(tiny
     run = tmp_path / "run"
     config = write_config(tmp_path, tiny, run)
     config.write_text(config.read_text() + '\n[[rewards]]\nuse = "boom"\non_error = "raise"\n')
-    result = run_cli("train", str(config), "--no-progress", path_dirs=[tmp_path])
+    result = run_cli("train", str(config), "--no-progress", path_dirs=[tmp_path], timeout=600)
     assert result.returncode == 2 and "reward 'boom'" in result.stderr, result.stderr
     assert (run / "config.toml").exists()
     config.write_text(config.read_text().replace('on_error = "raise"', 'on_error = "zero"'))
-    again = run_cli("train", str(config), "--no-progress", path_dirs=[tmp_path], env={"PYTHONWARNINGS": "ignore"})
+    again = run_cli("train", str(config), "--no-progress", path_dirs=[tmp_path], env={"PYTHONWARNINGS": "ignore"},
+                    timeout=600)
     assert again.returncode == 0, again.stderr
     assert "stopped before its first step; starting it again" in again.stderr
 
