@@ -112,8 +112,8 @@ class Progress:
         elif self.saved is not None:  # a resumed run's start-up, or any step after a first save
             when = "during start-up" if self.phase == "start-up" else f"during step {self.step + 1}"
             text = f"{how} {when}; the checkpoint of step {self.saved} is kept in {where}: continue with --resume"
-        elif self.phase == "start-up":
-            text = f"{how} during start-up, before step 1; nothing to resume: the same command starts the run again"
+        elif self.phase in ("start-up", "the evaluation before training"):
+            text = f"{how} during {self.phase}, before step 1; nothing to resume: the same command starts the run again"
         else:
             text = f"{how} during step {self.step + 1}, before any checkpoint: start it again with --overwrite"
         return Interrupted(text, stop.signum)
@@ -172,6 +172,7 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
             first_step, extra = state["step"] + 1, state["extra"]
             print(f"grpo: resuming {run_dir} after step {state['step']} ({os.path.basename(ckpt)})", file=sys.stderr)
         else:
+            where.phase = "the evaluation before training"
             extra["eval_before"] = run_eval("before")
             print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}", file=sys.stderr)
         extra.setdefault("train_seconds", 0.0)

@@ -276,7 +276,8 @@ def test_sigterm_at_start_up_through_the_cli_is_one_line_and_leaves_no_worker(ti
     workers = children(proc.pid)
     status, err = finish(proc, signal.SIGTERM)
     assert status == 143
-    assert user_lines(err) == ["grpo: error: stopped by SIGTERM during start-up, before step 1; nothing to resume: "
+    assert user_lines(err) == ["grpo: error: stopped by SIGTERM during the evaluation before training, before step 1; "
+                               "nothing to resume: "
                                "the same command starts the run again"], err
     assert workers and wait_dead(workers) == []
 
