@@ -443,6 +443,8 @@ def start_up_cases() -> None:
         record(f"train.output_dir is a {where}", "exit 2, one line",
                *reversed(one_line(status, lines, "train.output_dir")))
     junk = os.path.join(WORK, "junk.toml")
+    with open(junk, "wb") as f:  # binary junk (the score cases may not have run)
+        f.write(os.urandom(2048))
     for command in (["train", junk], ["plan", junk], ["eval", junk]):
         status, _, lines = grpo(*command)
         record(f"binary junk config for {command[0]}", "exit 2, one line",
