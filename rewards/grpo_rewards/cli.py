@@ -2,6 +2,11 @@
 
 The `grpo` console script (grpo-core) dispatches to these; `python -m grpo_rewards` runs them
 without the engine installed.
+
+`grpo score` exits 0 when every reward answered at least one row, 1 when a reward answered none
+(each of its rows errored, timed out or was unscorable; ``--allow-unscored`` turns that into 0),
+2 for a user error (bad config, input or option: nothing scored), 130 when interrupted. The
+summary is printed in every case where scoring ran.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from .errors import UserError
 from .inputs import BATCH_ARGUMENTS
 from .mix import Counts, RewardMix
 from .output import Output
+from .text import is_messages
 
 BATCH_ROWS = 512
 
@@ -86,8 +92,14 @@ def read_samples(path: str):
                 raise UserError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
             if not isinstance(row, dict):
                 raise UserError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            if not isinstance(row.get("completion"), str):
-                raise UserError(f"{path}:{number}: row has no 'completion' text field")
+            completion = row.get("completion")
+            if not isinstance(completion, str) and not is_messages(completion):
+                raise UserError(f"{path}:{number}: row has no 'completion' text field (a string or a list of "
+                                f"chat messages)")
+            prompt = row.get("prompt")
+            if prompt is not None and not isinstance(prompt, str) and not is_messages(prompt):
+                raise UserError(f"{path}:{number}: 'prompt' must be text or a list of chat messages, "
+                                f"got {type(prompt).__name__}")
             yield row
 
 
@@ -183,8 +195,16 @@ def score_file(config: str, input_path: str, output_path: str | None, workers: i
     for name in mix.names:
         c = counts[name]
         summary["rewards"][name] = {"mean": sums[name] / c.scored if c.scored else None, "scored": c.scored,
-                                    "unscorable": c.unscorable, "errors": c.errors, "timeouts": c.timeouts}
+                                    "unscorable": c.unscorable, "errors": c.errors, "timeouts": c.timeouts,
+                                    "answered": c.answered}
     return summary
+
+
+def unanswered(summary: dict) -> list[str]:
+    """The rewards that answered no row at all (every row errored, timed out or was unscorable)."""
+    if not summary["rows"]:
+        return []
+    return [name for name, r in summary["rewards"].items() if not r["answered"]]
 
 
 def print_summary(summary: dict, file=sys.stderr) -> None:
@@ -237,20 +257,32 @@ def add_subcommands(sub) -> None:
     p.add_argument("--input", required=True, help="JSONL rows with 'completion', optional 'prompt' and columns; - for stdin")
     p.add_argument("--output", help="where to write scored rows (JSONL); default: stdout")
     p.add_argument("--workers", type=int, help="worker processes for isolated rewards (default: CPU cores)")
+    p.add_argument("--allow-unscored", action="store_true",
+                   help="exit 0 even when a reward answered no row (by default that exits 1)")
     p.set_defaults(handler=_run_score)
     p = sub.add_parser("plugins", help="list installed reward plugins and what they register")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=lambda args: print_plugins(args.json))
 
 
-def _run_score(args) -> None:
+def _run_score(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
-    print_summary(score_file(args.config, args.input, args.output, workers=args.workers))
+    summary = score_file(args.config, args.input, args.output, workers=args.workers)
+    print_summary(summary)
+    failed = unanswered(summary)
+    if failed and not args.allow_unscored:
+        detail = "; ".join(f"{name}: {r['errors']} errors, {r['timeouts']} timeouts, {r['unscorable']} unscorable"
+                           for name, r in summary["rewards"].items() if name in failed)
+        print(f"grpo: error: {len(failed)} reward(s) answered none of the {summary['rows']} rows, every row "
+              f"errored, timed out or was unscorable ({detail}); --allow-unscored exits 0 anyway", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run(handler, args) -> int:
-    """Run a subcommand: a UserError becomes one line on stderr and its exit status (2 unless it says).
+    """Run a subcommand: a UserError becomes one line on stderr and its exit status (2 unless it says);
+    otherwise the handler's own status (None is 0).
 
     Only results reach stdout (streams.py). SIGINT and SIGTERM stop the command alike, cleaning up on
     the way out (signals.py): exit status 130 or 143. A file-system error nothing else caught is one
@@ -258,7 +290,7 @@ def run(handler, args) -> int:
     """
     try:
         with signals.stop_on_signals(), streams.results_only():
-            handler(args)
+            status = handler(args)
     except UserError as exc:
         print(f"grpo: error: {exc}", file=sys.stderr)
         return exc.exit_status
@@ -271,7 +303,7 @@ def run(handler, args) -> int:
     except OSError as exc:
         print(f"grpo: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -5,6 +5,9 @@ Each entry picks a registered reward by name (``use``), with a ``weight`` (defau
 policy. The total of a sample is the weighted sum of the rewards that scored it; a sample no
 reward could score has total ``None`` (left out of its group's baseline by the engine).
 
+The mix is also where completions take the form each reward asked for (text.completion_forms):
+TRL's chat form for a conversational sample, strings for plain text and for ``text=True`` rewards.
+
 Error policy (``on_error``), for a reward that raises, returns the wrong number of scores, or
 returns NaN, an infinity or a non-number:
   - "skip" (default): the affected samples count as unscorable (``None``) for that reward;
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from . import calling, plugins
 from .errors import ConfigError, RewardError
 from .runtime import CRASH, ERROR, OK, TIMEOUT, WorkerPool
+from .text import completion_forms
 
 ENTRY_KEYS = ("use", "weight", "options", "name", "on_error")
 ON_ERROR = ("skip", "zero", "raise")
@@ -42,16 +46,22 @@ class Component:
     timeout: float
     memory_limit_mb: int | None
     plugin: str | None
+    text: bool = False          # registered with text=True: completions always as strings
 
 
 @dataclass
 class Counts:
-    """What happened to one reward's samples: scored, unscorable (None), errors and timeouts."""
+    """What happened to one reward's samples: scored, unscorable (None), errors and timeouts.
+
+    ``scored`` counts every sample with a number, including the 0.0 of a timeout or of an error
+    under ``on_error = "zero"``; ``answered`` only the numbers the reward itself returned.
+    """
 
     scored: int = 0
     unscorable: int = 0
     errors: int = 0
     timeouts: int = 0
+    answered: int = 0
     first_error: str | None = None
 
     def add(self, other: "Counts") -> None:
@@ -59,6 +69,7 @@ class Counts:
         self.unscorable += other.unscorable
         self.errors += other.errors
         self.timeouts += other.timeouts
+        self.answered += other.answered
         self.first_error = self.first_error or other.first_error
 
 
@@ -116,13 +127,13 @@ class RewardMix:
                 raise ConfigError(f"{at}: reward name {name!r} is used twice; give one of them a distinct 'name'")
             names.add(name)
             registered = registry.rewards[use]
-            fn = calling.build(use, registered.obj, dict(options), at)
+            fn = calling.build(use, registered.obj, dict(options), at, factory=registered.factory)
             components.append(Component(
                 name=name, use=use, weight=float(weight), on_error=on_error, fn=fn,
                 isolate=bool(getattr(fn, "isolate", False)),
                 timeout=float(getattr(fn, "timeout", 1.0) or 1.0),
                 memory_limit_mb=getattr(fn, "memory_limit_mb", 1024),
-                plugin=registered.plugin.distribution or registered.plugin.name))
+                plugin=registered.plugin.distribution or registered.plugin.name, text=registered.text))
         return cls(components, pool_size=pool_size)
 
     @property
@@ -156,30 +167,53 @@ class RewardMix:
     def __exit__(self, *exc):
         self.close()
 
-    def score(self, completions: list[str], prompts: list | None = None, **columns: list) -> MixScores:
-        """Score one batch. ``columns`` are per-sample lists: dataset columns, ``completion_ids``, ..."""
-        n = len(completions)
-        batch = {"prompts": list(prompts) if prompts is not None else [None] * n,
-                 "completions": list(completions)}
-        for key, values in columns.items():
-            if len(values) != n:
-                raise ValueError(f"column {key!r} has {len(values)} values for {n} completions")
-            batch[key] = list(values)
+    def score(self, completions: list, prompts: list | None = None, **columns: list) -> MixScores:
+        """Score one batch. ``completions`` are strings or chat messages, ``prompts`` what the dataset
+        holds; ``columns`` are per-sample lists: dataset columns, ``completion_ids``, ..."""
+        batches, n = self._batches(completions, prompts, columns)
         result = MixScores(total=[None] * n, rewards={}, weights={c.name: c.weight for c in self.components})
         for index, comp in enumerate(self.components):
-            counts = Counts()
-            if n:
-                scores = self._score_isolated(index, comp, batch, n, counts) if comp.isolate \
-                    else self._score_inline(comp, batch, n, counts)
-            else:
-                scores = []
-            counts.scored = sum(s is not None for s in scores)
-            counts.unscorable = n - counts.scored
+            scores, counts = self._score_component(index, comp, batches[comp.text], n)
             result.rewards[comp.name], result.counts[comp.name] = scores, counts
             for i, s in enumerate(scores):
                 if s is not None:
                     result.total[i] = (result.total[i] or 0.0) + comp.weight * s
         return result
+
+    def score_reward(self, name: str, /, completions: list, prompts: list | None = None,
+                     **columns: list) -> tuple[list[float | None], Counts]:
+        """Score one batch with the mix's reward ``name`` alone (unweighted): its scores and counts."""
+        for index, comp in enumerate(self.components):
+            if comp.name == name:
+                batches, n = self._batches(completions, prompts, columns)
+                return self._score_component(index, comp, batches[comp.text], n)
+        raise KeyError(f"the mix has no reward named {name!r} (it has: {', '.join(self.names)})")
+
+    def _batches(self, completions, prompts, columns) -> tuple[dict[bool, dict], int]:
+        """The batch each kind of reward receives: {text?: {argument: one value per sample}}."""
+        n = len(completions)
+        prompts = list(prompts) if prompts is not None else [None] * n
+        if len(prompts) != n:
+            raise ValueError(f"{len(prompts)} prompts for {n} completions")
+        native, texts = completion_forms(list(completions), prompts)
+        shared = {}
+        for key, values in columns.items():
+            if len(values) != n:
+                raise ValueError(f"column {key!r} has {len(values)} values for {n} completions")
+            shared[key] = list(values)
+        return ({False: {"prompts": prompts, "completions": native, **shared},
+                 True: {"prompts": prompts, "completions": texts, **shared}}, n)
+
+    def _score_component(self, index, comp, batch, n) -> tuple[list[float | None], Counts]:
+        counts = Counts()
+        if n:
+            scores = self._score_isolated(index, comp, batch, n, counts) if comp.isolate \
+                else self._score_inline(comp, batch, n, counts)
+        else:
+            scores = []
+        counts.scored = sum(s is not None for s in scores)
+        counts.unscorable = n - counts.scored
+        return scores, counts
 
     def _score_inline(self, comp, batch, n, counts) -> list[float | None]:
         kwargs = calling.arguments(comp.fn, batch, comp.use)
@@ -236,6 +270,7 @@ class RewardMix:
             if not math.isfinite(score):
                 scores.extend(self._fail(comp, 1, f"returned {score} for a sample", counts))
                 continue
+            counts.answered += 1
             scores.append(score)
         return scores
 

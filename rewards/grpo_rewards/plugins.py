@@ -49,6 +49,8 @@ class Registered:
     name: str
     obj: object                    # the callable or class the plugin registered
     plugin: PluginInfo
+    factory: bool = False          # obj(**options) builds the reward (register(..., factory=True))
+    text: bool = False             # completions always as text (register(..., text=True))
 
 
 class Registry:
@@ -80,7 +82,7 @@ class Registry:
             _report(info)
 
     def _collect(self, module, hook_name, table, names, info):
-        def register(name, obj):
+        def add(name, obj, **flags):
             if not isinstance(name, str) or not name or any(c.isspace() for c in name):
                 raise ValueError(f"invalid name {name!r}: use a non-empty string without spaces")
             if not callable(obj):
@@ -88,8 +90,16 @@ class Registry:
             if name in table:
                 other = table[name].plugin
                 raise ValueError(f"{name!r} is already registered by {other.distribution or other.name}")
-            table[name] = Registered(name, obj, info)
+            table[name] = Registered(name, obj, info, **flags)
             names.append(name)
+
+        def register_reward(name, reward, *, factory=False, text=False):
+            add(name, reward, factory=bool(factory), text=bool(text))
+
+        def register_task(name, factory):
+            add(name, factory)
+
+        register = register_reward if hook_name == "register_rewards" else register_task
 
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin is module:
