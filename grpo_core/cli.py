@@ -2,12 +2,22 @@
 `grpo plugins` never import torch, and a config error is reported before any model loads."""
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
+from grpo_rewards import signals
+
+ENTRY_POINT = __name__ == "__main__" or os.path.basename(sys.argv[0]) == "grpo"  # the command, not an import
+if ENTRY_POINT:
+    signals.defer_until_ready()  # before the imports below, a Ctrl-C or SIGTERM from now on gets its one line
+
+import argparse
+import json
+import signal
+import threading
+
 from grpo_rewards import cli as rewards_cli
+from grpo_rewards import streams
 from grpo_rewards.errors import UserError
 
 
@@ -33,7 +43,7 @@ def _train(args) -> None:
     quiet_libraries()
     from .trainer import train  # torch loads here, after the config is known to be valid
 
-    summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    summary = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"grpo: trained {summary['steps']} steps in {summary['wall_seconds']:.0f} s; eval accuracy "
           f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; adapter in {summary['adapter']}", file=sys.stderr)
@@ -48,12 +58,13 @@ def _eval(args) -> None:
         if not os.path.isfile(run_config):
             raise UserError(f"{target}: not a run directory (no config.toml in it)")
         adapter = os.path.join(target, "adapter")
-        if not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
-            from .checkpoint import latest
+        if not os.path.exists(adapter):  # a run still going, or stopped: its newest checkpoint that reads back
+            from .checkpoint import newest_valid
 
-            ckpt = latest(target)
+            ckpt, _, skipped = newest_valid(target)
             if ckpt is None:
-                raise UserError(f"{target}: the run has no adapter yet (no adapter/ and no checkpoint)")
+                why = f" ({'; '.join(skipped)})" if skipped else ""
+                raise UserError(f"{target}: the run has no adapter yet (no adapter/ and no usable checkpoint{why})")
             adapter = os.path.join(ckpt, "adapter")
         config_path = run_config
     else:
@@ -69,13 +80,14 @@ def _eval(args) -> None:
 
     result = evaluate_config(cfg, adapter, progress=not args.json)
     result.update({"target": target, "adapter": adapter, "seed": cfg.data.eval_seed})
+    out = streams.results()
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result), file=out)
         return
     print(f"accuracy {result['accuracy']:.4f} on {result['samples']} prompts "
-          f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})")
+          f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})", file=out)
     for name, mean in result["rewards"].items():
-        print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}")
+        print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}", file=out)
 
 
 def _plan(args) -> None:
@@ -94,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="a TOML config; default: the embedded tiny arithmetic run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable), e.g. --set grpo.beta=0.04")
-    p.add_argument("--resume", action="store_true", help="continue the run in train.output_dir from its last checkpoint")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in train.output_dir from its newest complete checkpoint")
+    again.add_argument("--overwrite", action="store_true", help="replace the run in train.output_dir with a new one")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
 
@@ -129,8 +144,24 @@ def apply_openmp_defaults() -> None:
 
 def main(argv=None) -> int:
     apply_openmp_defaults()  # no subcommand has imported torch yet
-    args = build_parser().parse_args(argv)
-    return rewards_cli.run(args.handler, args)
+    try:
+        with signals.stop_on_signals():  # a signal that came during the imports is raised here
+            args = build_parser().parse_args(argv)
+    except KeyboardInterrupt as exc:
+        return _done(rewards_cli.run(_raise, exc))  # one line and the signal's exit status, like any other stop
+    return _done(rewards_cli.run(args.handler, args))
+
+
+def _done(status: int) -> int:
+    """The command is over, its cleanup done: a signal during the interpreter's shutdown changes nothing."""
+    if ENTRY_POINT and threading.current_thread() is threading.main_thread():
+        for sig in signals.STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    return status
+
+
+def _raise(exc):
+    raise exc
 
 
 if __name__ == "__main__":

@@ -71,8 +71,14 @@ options = { pattern = '^<answer>-?[0-9]+</answer>$' }
 """
 
 
+MAX_STEPS = 1_000_000_000  # a bound that catches a slip of the keyboard, not a real run
+TRACKERS = ("tensorboard", "wandb", "trackio")  # train.report_to (trackers.py)
+
+
 def _f(default: Any = dataclasses.MISSING, **bounds: Any) -> Any:
-    """A field with optional bounds: ge/gt/le/lt, and allow_empty for strings."""
+    """A field with optional bounds: ge/gt/le/lt, and allow_empty for strings and lists."""
+    if isinstance(default, dataclasses.Field):  # a default_factory field
+        return field(default_factory=default.default_factory, metadata=bounds)
     return field(default=default, metadata=bounds)
 
 
@@ -108,6 +114,7 @@ class DataConfig:
     seed: int = _f(0, ge=0)  # for generated tasks
     eval_seed: int = _f(1, ge=0)
     eval_limit: int = _f(200, gt=0)  # the one home of the eval prompt count
+    max_prompt_length: int | None = _f(None, ge=1)  # None: a prompt too long for the model is an error; N: cut to N tokens (from the left)
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class GrpoConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     SECTION: ClassVar[str] = "train"
-    steps: int = _f(200, ge=1)
+    steps: int = _f(200, ge=1, le=MAX_STEPS)
     learning_rate: float = _f(1e-5, gt=0)
     lr_scheduler: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = _f(0, ge=0)
@@ -165,6 +172,14 @@ class TrainConfig:
     save_every: int = _f(50, ge=0)  # 0: save only at the end
     seed: int = _f(0, ge=0)
     log_completions: int = _f(4, ge=0)  # samples per step written to completions.jsonl
+    report_to: str | list[str] = _f(field(default_factory=list), allow_empty=True)  # trackers.py: tensorboard, wandb, trackio
+
+    def __post_init__(self) -> None:
+        names = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        for name in names:
+            if name not in TRACKERS:
+                raise ConfigError(f"train.report_to: unknown tracker {_show(name)} (choose from {', '.join(TRACKERS)})")
+        object.__setattr__(self, "report_to", list(dict.fromkeys(names)))
 
 
 @dataclass(frozen=True)
@@ -283,6 +298,8 @@ def _got(value: Any) -> str:
 
 
 def _check_field(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    if value == [] and meta.get("allow_empty"):
+        return value
     ok, value = _coerce(value, tp)
     if not ok:
         if typing.get_origin(tp) is Literal:  # a choice reads better as a list than as a type

@@ -11,13 +11,13 @@ from .rollout import sample_groups
 
 
 def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: str | None, mix,
-             max_new_tokens: int, batch_size: int = 64, progress=None) -> dict:
+             max_new_tokens: int, batch_size: int = 64, progress=None, max_prompt_length: int | None = None) -> dict:
     first = mix.names[0]
     scores = {name: [] for name in mix.names}
     with merged_for_sampling(model):  # the weights do not change during evaluation: merge once
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
-            ids = [encode_prompt(tokenizer, row[prompt_column], system) for row in batch]
+            ids = [encode_prompt(tokenizer, row[prompt_column], system, max_prompt_length) for row in batch]
             rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
                                     temperature=0.0)
             completions = rollout.decode(tokenizer)
@@ -46,15 +46,21 @@ def evaluate_config(cfg, adapter_path: str | None, progress: bool = True) -> dic
     from grpo_rewards import RewardMix, plugins
     from tqdm.auto import tqdm
 
+    from . import preflight
     from .data import load_rows
-    from .model import load_from_config
+    from .model import check_adapter, load_from_config
 
     registry = plugins.registry()
     with RewardMix.from_config(cfg.rewards, registry=registry) as mix:
         rows = load_rows(cfg.data, cfg.data.eval_split, seed=cfg.data.eval_seed, count=cfg.data.eval_limit,
                          registry=registry)[:cfg.data.eval_limit]
+        preflight.check(cfg, mix, {cfg.data.eval_split: rows})
+        preflight.check_lengths(cfg, {cfg.data.eval_split: rows})
+        if adapter_path is not None:
+            check_adapter(adapter_path, lora_r=cfg.lora.r)  # before the model loads, not after
         mix.start()
         model, tokenizer = load_from_config(cfg, adapter_path=adapter_path, trainable=False)
         with tqdm(total=len(rows), desc="eval", disable=not progress, leave=False) as bar:
             return evaluate(model, tokenizer, rows, prompt_column=cfg.data.prompt, system=cfg.data.system, mix=mix,
-                            max_new_tokens=cfg.eval.max_completion_length, progress=bar)
+                            max_new_tokens=cfg.eval.max_completion_length, progress=bar,
+                            max_prompt_length=cfg.data.max_prompt_length)

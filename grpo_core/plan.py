@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from grpo_rewards import streams
 from grpo_rewards.errors import ConfigError
 
 from .config import Config, apply_override, config_from_dict, config_to_dict, load_config, resolve_model_path
@@ -430,9 +431,10 @@ def run_plan(config_path: str | None, overrides: list[str], gpu_memory: str | No
     cfg = load_config(config_path, overrides, require_rewards=False)  # planning needs no rewards
     plan = plan_memory(cfg, prompt_length=prompt_length, gpu_bytes=budget)
     fits = budget is None or plan.total_bytes <= budget
+    out = streams.results()  # stdout, and only our output (streams.py)
     if as_json:
         print(json.dumps({**plan.to_dict(), "budget_bytes": budget, "fits": None if budget is None else fits,
-                          "spare_bytes": None if budget is None else budget - plan.total_bytes}))
+                          "spare_bytes": None if budget is None else budget - plan.total_bytes}), file=out)
     else:
-        print(format_plan(plan, budget))
+        print(format_plan(plan, budget), file=out)
     return 0 if fits else 1

@@ -58,7 +58,8 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     start = time.perf_counter()
 
     # 1. Rollouts: G completions per prompt, from the backend (the trainer's own loop, or a vLLM server).
-    prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system) for row in rows]
+    prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system, cfg.data.max_prompt_length)
+                  for row in rows]
     rollout = sampler.sample_groups(model, tokenizer, prompt_ids, num_generations=G,
                                     max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
                                     temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, generator=generator)

@@ -37,13 +37,13 @@ def build(use: str, obj, options: dict, where: str, factory: bool = False):
             reward = obj(**options)
         except ConfigError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() is its failure, not the command's end
             raise ConfigError(f"{where} ({use}): could not be created with options {options}: "
                               f"{type(exc).__name__}: {exc}") from None
         if not callable(reward):
             raise ConfigError(f"{where} ({use}): the factory returned {type(reward).__name__}, not a reward")
         if not is_class:
-            for attr in ("isolate", "timeout", "memory_limit_mb"):  # isolated(factory) marks what it builds
+            for attr in ("isolate", "timeout", "memory_limit_mb", "columns", "optional_columns"):  # marks what it builds
                 if hasattr(obj, attr) and not hasattr(reward, attr):
                     setattr(reward, attr, getattr(obj, attr))
         return reward
@@ -54,7 +54,7 @@ def build(use: str, obj, options: dict, where: str, factory: bool = False):
             return obj(*args, **kwargs, **options)
 
         bound.__signature__ = _without(_signature(obj), options)
-        for attr in ("isolate", "timeout", "memory_limit_mb"):
+        for attr in ("isolate", "timeout", "memory_limit_mb", "columns", "optional_columns"):
             if hasattr(obj, attr):
                 setattr(bound, attr, getattr(obj, attr))
         bound.__wrapped_reward__ = obj
@@ -103,6 +103,8 @@ def arguments(fn, batch: dict[str, list], use: str) -> dict[str, list]:
         elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             if p.name in batch:
                 kwargs[p.name] = batch[p.name]
+            elif p.name in getattr(fn, "optional_columns", ()):  # declared optional: None for every sample
+                kwargs[p.name] = [None] * len(batch.get("completions", ()))
             elif p.default is p.empty:
                 have = ", ".join(sorted(batch))
                 raise RewardError(f"reward {use!r} needs the argument {p.name!r}, which the batch does not "

@@ -150,6 +150,12 @@ class RewardMix:
             self._pool = WorkerPool([c.fn for c in self.components], size=self._pool_size)
         return self._pool
 
+    def check_columns(self, available, source: str) -> None:
+        """Fail in one line when a reward needs a column ``available`` lacks (inputs.py)."""
+        from .inputs import check_columns
+
+        check_columns(self, set(available), source)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
@@ -215,7 +221,7 @@ class RewardMix:
             values = calling.call(comp.fn, kwargs)
         except RewardError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a reward fails its samples, not the run
             if n == 1:
                 return self._fail(comp, 1, f"raised {type(exc).__name__}: {exc}", counts)
             # Find the samples that really fail, so the others keep their scores.

@@ -3,13 +3,18 @@
 ``GRPO_PLUGINS`` selects what loads: unset loads every installed plugin, a comma-separated list of
 distribution names loads only those, and the empty string loads none. Loading is lazy (the first
 call to :func:`registry`) and a plugin that fails to import or register is reported once on
-stderr and left out, so one broken package never takes the others down.
+stderr and left out, so one broken package never takes the others down: that includes a plugin
+that calls ``sys.exit()`` or raises another BaseException (all but KeyboardInterrupt, which stays
+the user's). A plugin whose import takes more than SLOW_IMPORT_SECONDS is named on stderr while it
+loads, so a stalled command says why.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import pluggy
@@ -17,6 +22,14 @@ import pluggy
 from . import hookspecs
 
 ENTRY_POINT_GROUP = "grpo_rewards"
+SLOW_IMPORT_SECONDS = float(os.environ.get("GRPO_SLOW_IMPORT_SECONDS", 5.0))  # sympy alone: 1-2 s, quiet 2 cores
+
+
+def _failure(exc: BaseException) -> str:
+    """What a plugin failure says: the exception's type and message (SystemExit's code included)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -58,8 +71,8 @@ class Registry:
             self.pm.check_pending()  # a misspelt hook name fails loudly instead of doing nothing
             self._collect(module, "register_rewards", self.rewards, info.rewards, info)
             self._collect(module, "register_tasks", self.tasks, info.tasks, info)
-        except Exception as exc:  # a broken plugin is reported, never fatal to the others
-            info.error = f"{type(exc).__name__}: {exc}"
+        except (Exception, SystemExit) as exc:  # a broken plugin is reported, never fatal to the others
+            info.error = _failure(exc)
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
             for table, names in ((self.rewards, info.rewards), (self.tasks, info.tasks)):
@@ -134,9 +147,12 @@ def load_entry_points(registry: Registry) -> Registry:
             continue
         info = PluginInfo(name=ep.name, distribution=dist, version=version)
         try:
-            module = ep.load()
-        except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            with _named_if_slow(f"{dist or ep.name} ({ep.value})"):
+                module = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit, GeneratorExit...: a failed plugin, not the end of grpo
+            info.error = _failure(exc)
             registry.plugins.append(info)
             _report(info)
             continue
@@ -146,6 +162,25 @@ def load_entry_points(registry: Registry) -> Registry:
         for missing in sorted(allow - loaded):
             print(f"grpo: GRPO_PLUGINS names {missing!r}, which is not installed", file=sys.stderr)
     return registry
+
+
+@contextlib.contextmanager
+def _named_if_slow(what: str):
+    """Say on stderr which plugin is loading when its import takes more than SLOW_IMPORT_SECONDS."""
+    done = threading.Event()
+
+    def notice():
+        if not done.wait(SLOW_IMPORT_SECONDS):
+            print(f"grpo: still importing plugin {what} after {SLOW_IMPORT_SECONDS:g} s...", file=sys.stderr,
+                  flush=True)
+
+    watcher = threading.Thread(target=notice, name="grpo-plugin-import", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 _default: Registry | None = None

@@ -10,20 +10,29 @@ machine down.
 
 Workers are forked from the process that owns the rewards, so they inherit the reward objects
 already built (no pickling, no second plugin load, start-up in milliseconds).
+
+A worker never outlives the process that owns it, however that process ends (SIGKILL included):
+Linux kills it when its parent dies (PR_SET_PDEATHSIG), and everywhere a thread in the worker
+watches a "lifeline" pipe whose write end only the owner holds, and exits when it reads end-of-file.
+For that to work, and for its own pipe to report the owner's death, each worker first closes every
+pool descriptor it inherited but must not hold: the owner's end of its pipe, the other workers'
+pipes, the lifeline's write end. What a reward prints in a worker goes to stderr.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from typing import NamedTuple
 
-from . import calling
+from . import calling, streams
 
 OK, ERROR, TIMEOUT, CRASH = "ok", "error", "timeout", "crash"
 
@@ -58,8 +67,45 @@ def _limit_memory(base: int | None, limit_mb: int | None) -> None:
         pass
 
 
-def _worker_main(conn, rewards) -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(owner_pid: int, lifeline: int, set_pdeathsig: bool) -> None:
+    """Make this worker end when the process that forked it ends (see the module docstring)."""
+    if set_pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the lifeline still holds
+            pass
+    if os.getppid() != owner_pid:  # the owner died before the line above took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            try:
+                if not os.read(lifeline, 1):  # end-of-file: no process holds the write end any more
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os._exit(1)
+
+    threading.Thread(target=watch, name="grpo-lifeline", daemon=True).start()
+
+
+def _worker_main(conn, rewards, owner_pid, lifeline, inherited, set_pdeathsig) -> None:
+    for fd in inherited:  # descriptors of the pool this process must not hold (see the docstring)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _die_with_parent(owner_pid, lifeline, set_pdeathsig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is not ours
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)  # a worker has no results to print: what rewards print goes to stderr
+    sys.stdout = sys.stderr
     base = _address_space_bytes()
     while True:
         try:
@@ -83,12 +129,36 @@ def _worker_main(conn, rewards) -> None:
                 conn.send((sample_id, ERROR, f"could not send the result back: {type(exc).__name__}: {exc}"))
 
 
+def _open_fds() -> set[int] | None:
+    try:
+        listed = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the pipe and the sentinel are all we know of
+        return None
+    found = set()
+    for fd in listed:  # the listing holds its own directory descriptor, closed by now
+        try:
+            os.fstat(fd)
+            found.add(fd)
+        except OSError:
+            pass
+    return found
+
+
 class _Worker:
-    def __init__(self, ctx, rewards):
+    def __init__(self, ctx, rewards, lifeline: tuple[int, int], others: list[int]):
+        before = _open_fds()
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, rewards), daemon=True)
+        inherited = [self.conn.fileno(), lifeline[1], *others, *streams.private_fds]
+        main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the forking thread
+        self.process = ctx.Process(target=_worker_main, daemon=True,
+                                   args=(child, rewards, os.getpid(), lifeline[0], inherited, main))
         self.process.start()
         child.close()
+        # What starting this worker left open here (our pipe end, multiprocessing's sentinel pipes): a
+        # worker forked later must close all of it, or it would keep this one's pipes from reporting EOF.
+        after = _open_fds()
+        self.fds = sorted(after - before) if before is not None and after is not None \
+            else [self.conn.fileno(), self.process.sentinel]
         self.items: deque = deque()   # samples of the current chunk not yet answered, in order
         self.deadline = math.inf
 
@@ -109,12 +179,21 @@ class WorkerPool:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         self._ctx = multiprocessing.get_context(method)
         self._idle: list[_Worker] = []
+        self._live: set[_Worker] = set()   # idle and busy: each new worker closes their descriptors
+        self._lifeline: tuple[int, int] | None = None
         self.replaced = 0   # workers killed or lost and replaced, for tests and reports
+
+    def _new_worker(self) -> _Worker:
+        if self._lifeline is None:
+            self._lifeline = os.pipe()  # workers read it; only this process holds the write end
+        worker = _Worker(self._ctx, self.rewards, self._lifeline, [fd for w in self._live for fd in w.fds])
+        self._live.add(worker)
+        return worker
 
     def start(self) -> None:
         """Fork the workers now (the engine does this before a GPU is initialised)."""
         while len(self._idle) < self.size:
-            self._idle.append(_Worker(self._ctx, self.rewards))
+            self._idle.append(self._new_worker())
 
     def run(self, index: int, calls: list[dict], timeout: float, memory_limit_mb: int | None = None
             ) -> list[Outcome]:
@@ -126,7 +205,7 @@ class WorkerPool:
         try:
             while pending or busy:
                 while pending and len(busy) < self.size:
-                    worker = self._idle.pop() if self._idle else _Worker(self._ctx, self.rewards)
+                    worker = self._idle.pop() if self._idle else self._new_worker()
                     ids = pending.popleft()
                     worker.items = deque(ids)
                     worker.conn.send((index, memory_limit_mb, [(i, calls[i]) for i in ids]))
@@ -145,6 +224,7 @@ class WorkerPool:
         except BaseException:
             for worker in busy:  # never leave a worker running half a chunk behind
                 worker.kill()
+                self._live.discard(worker)
             raise
         return outcomes
 
@@ -166,6 +246,7 @@ class WorkerPool:
     def _lose(self, worker, outcomes, pending, busy, outcome):
         """Kill a worker; its current sample gets ``outcome``, the rest of its chunk is re-queued."""
         worker.kill()
+        self._live.discard(worker)
         busy.remove(worker)
         self.replaced += 1
         if worker.items:
@@ -181,3 +262,11 @@ class WorkerPool:
                 pass
             worker.kill()
         self._idle.clear()
+        for worker in self._live:  # busy ones, when a run was cut short
+            worker.kill()
+        self._live.clear()
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._lifeline = None
