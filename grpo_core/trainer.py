@@ -23,6 +23,8 @@ from . import checkpoint, cpu_threads
 from .config import Config, config_to_toml
 from .data import PromptStream, load_rows
 from .evaluate import evaluate
+from .losses import registry as losses
+from .losses.compute import check_on_example
 from .model import load_from_config, save_adapter, trainable_parameter_count
 from .runlog import JsonlLog, plot_rewards
 from .step import grpo_step
@@ -88,6 +90,7 @@ def prepare(cfg: Config, resume: bool = False):
     """The checks that need no model: reward mix, prompts, run directory. Returns what training needs."""
     registry = plugins.registry()
     mix = RewardMix.from_config(cfg.rewards, registry=registry)
+    check_on_example(cfg.grpo, losses.check(cfg.grpo, registry)[0])  # grpo.loss / grpo.advantage and options
     needed = cfg.train.steps * cfg.grpo.prompts_per_step
     train_rows = load_rows(cfg.data, cfg.data.split, seed=cfg.data.seed, count=needed, registry=registry)
     eval_rows = load_rows(cfg.data, cfg.data.eval_split, seed=cfg.data.eval_seed, count=cfg.data.eval_limit,
@@ -162,8 +165,10 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
             with StopRequest() as stop:
                 for step in range(first_step, cfg.train.steps + 1):
                     threads = governor.update() if governor is not None else None
+                    mix.set_step(step)  # the reward weights in force (schedules)
                     record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
-                                                stream.take(cfg.grpo.prompts_per_step), cfg, generator, params)
+                                                stream.take(cfg.grpo.prompts_per_step), cfg, generator, params,
+                                                draw=stream.take)
                     if threads is not None:
                         record["cpu_threads"] = threads
                     extra["train_seconds"] += record["step_seconds"]

@@ -28,6 +28,8 @@ class PluginInfo:
     version: str | None
     rewards: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)
+    advantages: list[str] = field(default_factory=list)
     error: str | None = None       # why it failed to load, when it did
 
 
@@ -39,7 +41,11 @@ class Registered:
 
 
 class Registry:
-    """What the loaded plugins registered: rewards and tasks by name, and the plugins themselves."""
+    """What the loaded plugins registered (rewards, tasks, losses, advantage estimators) by name, and the plugins."""
+
+    # hook name -> the attribute of this registry (and of PluginInfo) that collects what it registers
+    HOOKS = {"register_rewards": "rewards", "register_tasks": "tasks", "register_losses": "losses",
+             "register_advantages": "advantages"}
 
     def __init__(self):
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
@@ -47,6 +53,8 @@ class Registry:
         self.plugins: list[PluginInfo] = []
         self.rewards: dict[str, Registered] = {}
         self.tasks: dict[str, Registered] = {}
+        self.losses: dict[str, Registered] = {}
+        self.advantages: dict[str, Registered] = {}
 
     def add(self, module, info: PluginInfo) -> None:
         """Register one plugin object (a module, usually) and collect what its hooks register."""
@@ -54,13 +62,14 @@ class Registry:
         try:
             self.pm.register(module, name=f"{info.distribution or ''}:{info.name}")
             self.pm.check_pending()  # a misspelt hook name fails loudly instead of doing nothing
-            self._collect(module, "register_rewards", self.rewards, info.rewards, info)
-            self._collect(module, "register_tasks", self.tasks, info.tasks, info)
+            for hook_name, kind in self.HOOKS.items():
+                self._collect(module, hook_name, getattr(self, kind), getattr(info, kind), info)
         except Exception as exc:  # a broken plugin is reported, never fatal to the others
             info.error = f"{type(exc).__name__}: {exc}"
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            for table, names in ((self.rewards, info.rewards), (self.tasks, info.tasks)):
+            for kind in self.HOOKS.values():
+                table, names = getattr(self, kind), getattr(info, kind)
                 for name in names:
                     table.pop(name, None)
                 names.clear()

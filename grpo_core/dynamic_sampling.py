@@ -1,0 +1,137 @@
+"""Dynamic sampling (DAPO): a step trains only on groups whose rewards differ.
+
+A group whose G samples all score the same has zero advantage everywhere: it costs a full update and
+teaches nothing (and as accuracy rises most groups end up that way). With grpo.dynamic_sampling = true
+such groups leave the batch, and fresh prompts are sampled in further rounds until the step has
+prompts_per_step informative groups or grpo.max_generation_rounds rounds have run; then the step
+trains on what there is and the metrics say how short it fell.
+
+Three separable pieces, so that a generation backend or several ranks can slot in: `generate(rows)`
+(rollout + scores for some prompts, from step.py), `informative_groups` (the decision: a group is kept
+when some sample that reaches the loss has a non-zero advantage, which for the built-in estimator means
+a non-zero reward spread), and `collect` (the loop: how many prompts each round draws, when to stop).
+With several ranks the kept counts are what the ranks must sum before deciding to stop.
+
+Everything is driven by the prompt stream and the sampling generator, both checkpointed, so a resumed
+run draws exactly the same rounds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from grpo_rewards.mix import MixScores
+
+from .rollout import Rollout
+
+
+@dataclass
+class Generated:
+    """Prompts with their rollout and scores: one round, or the groups a step trains on."""
+
+    rows: list[dict]
+    rollout: Rollout
+    completions: list[str]        # decoded, one per rollout row
+    scores: MixScores
+    generation_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+
+
+@dataclass
+class Rounds:
+    """What dynamic sampling did in one step (logged as sampling/*)."""
+
+    generated: list[Generated] = field(default_factory=list)  # every round, for the reward metrics
+    prompts_consumed: int = 0
+    groups_dropped: int = 0       # zero-spread groups left out
+    groups_surplus: int = 0       # informative groups beyond prompts_per_step, left out
+    groups_short: int = 0         # prompts_per_step minus the informative groups found (budget spent)
+
+    def metrics(self) -> dict:
+        return {"sampling/rounds": len(self.generated), "sampling/prompts_consumed": self.prompts_consumed,
+                "sampling/groups_dropped": self.groups_dropped, "sampling/groups_surplus": self.groups_surplus,
+                "sampling/groups_short": self.groups_short}
+
+
+def informative_groups(advantages: torch.Tensor, in_loss: torch.Tensor, num_generations: int) -> list[bool]:
+    """One flag per group: some sample of it reaches the loss with a non-zero advantage."""
+    signal = (advantages != 0) & in_loss
+    return signal.view(-1, num_generations).any(dim=1).tolist()
+
+
+def collect(generate, rows: list[dict], draw, decide, *, target: int, max_rounds: int) -> tuple[Generated, Rounds]:
+    """Rounds of ``generate`` until ``target`` informative groups (``decide``) or ``max_rounds`` rounds.
+
+    ``draw(n)`` gives n fresh prompts. After the first round each round draws the missing groups divided
+    by the share of informative groups seen so far (at most ``target`` prompts), so a step usually needs
+    one or two extra rounds rather than many small ones. With no informative group at all, the step
+    trains on the first round (zero advantages: only a KL term can move the policy).
+    """
+    info, kept = Rounds(), []  # kept: (round, group) in the order found
+    while True:
+        batch = generate(rows)
+        info.generated.append(batch)
+        info.prompts_consumed += len(rows)
+        flags = decide(batch)
+        kept += [(len(info.generated) - 1, g) for g, keep in enumerate(flags) if keep]
+        info.groups_dropped += flags.count(False)
+        if len(kept) >= target or len(info.generated) == max_rounds:
+            break
+        missing = target - len(kept)
+        rows = draw(min(target, max(missing, math.ceil(missing * info.prompts_consumed / max(len(kept), 1)))))
+    info.groups_surplus, info.groups_short = max(0, len(kept) - target), max(0, target - len(kept))
+    if not kept:
+        return info.generated[0], info
+    pieces: dict[int, list[int]] = {}
+    for r, g in kept[:target]:
+        pieces.setdefault(r, []).append(g)
+    return merge([(info.generated[r], groups) for r, groups in pieces.items()]), info
+
+
+def merge(pieces: list[tuple[Generated, list[int]]]) -> Generated:
+    """The chosen groups of several rounds as one batch, re-padded to common widths.
+
+    Prompts are left-padded and completions right-padded, as the rollout made them. New pad columns get
+    token id 0: they are masked (no attention to them, no loss on them), so their id never matters.
+    The scores keep what the loss and the logged samples need; the reward metrics and error counts come
+    from the rounds themselves (Rounds.generated).
+    """
+    G, pad = pieces[0][0].rollout.num_generations, 0
+    chosen = []
+    for part, groups in pieces:
+        rows = torch.tensor([g * G + i for g in groups for i in range(G)], device=part.rollout.input_ids.device)
+        chosen.append((part, groups, rows))
+    P = max(part.rollout.prompt_length for part, _, _ in chosen)
+    T = max(int(part.rollout.completion_lengths[rows].max()) for part, _, rows in chosen)
+
+    def widen(x, left, right, value):
+        return F.pad(x, (left, right), value=value)
+
+    ids, masks, completions, completion_masks, truncated, lengths = [], [], [], [], [], []
+    rows_out, texts, totals, rewards = [], [], [], {}
+    for part, groups, rows in chosen:
+        r = part.rollout
+        p, t = r.prompt_length, min(r.completion_ids.shape[1], T)
+        prompt = widen(r.input_ids[rows, :p], P - p, 0, pad)
+        prompt_mask = widen(r.attention_mask[rows, :p], P - p, 0, 0)
+        completion = widen(r.completion_ids[rows, :t], 0, T - t, pad)
+        completion_mask = widen(r.completion_mask[rows, :t], 0, T - t, 0)
+        ids.append(torch.cat([prompt, completion], dim=1))
+        masks.append(torch.cat([prompt_mask, completion_mask], dim=1))
+        completions.append(completion)
+        completion_masks.append(completion_mask)
+        truncated.append(r.truncated[rows])
+        lengths.append(r.completion_lengths[rows])
+        rows_out += [part.rows[g] for g in groups]
+        index = rows.tolist()
+        texts += [part.completions[i] for i in index]
+        totals += [part.scores.total[i] for i in index]
+        for name, values in part.scores.rewards.items():
+            rewards.setdefault(name, []).extend(values[i] for i in index)
+    rollout = Rollout(input_ids=torch.cat(ids), attention_mask=torch.cat(masks), prompt_length=P,
+                      completion_ids=torch.cat(completions), completion_mask=torch.cat(completion_masks),
+                      truncated=torch.cat(truncated), completion_lengths=torch.cat(lengths), num_generations=G)
+    scores = MixScores(total=totals, rewards=rewards, weights=dict(pieces[0][0].scores.weights))
+    return Generated(rows_out, rollout, texts, scores)
