@@ -28,6 +28,12 @@ CASES = [
      "column 'query' is not in"),
     ("unknown reward", lambda text: text.replace('use = "format.regex"', 'use = "format.regexp"'),
      "unknown reward 'format.regexp'"),
+    ("unknown loss option", lambda text: text.replace("num_generations = 4", 'num_generations = 4\nloss = "sapo"\n'
+                                                      "loss_options = { tau = 2.0 }"),
+     "grpo.loss_options: loss 'sapo': got an unexpected keyword argument 'tau' (it takes temperature_pos, "
+     "temperature_neg)"),
+    ("bad weight schedule", lambda text: text.replace("weight = 0.5", "weight = { start = 1.0, end = 0.0 }"),
+     "rewards[1].weight: a weight schedule needs 'steps'"),
 ]
 
 
