@@ -124,7 +124,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor | None, ref_logp: tor
         adv = adv.unsqueeze(1)                                   # per-sequence -> broadcast over tokens
     if old_logp is None:
         old_logp = logp.detach()
-    local_sequences, local_tokens = batch_counts(mask)
+    if batch_sequences is None or batch_tokens is None:  # counting waits for the device: only when not given
+        local_sequences, local_tokens = batch_counts(mask)
     S = local_sequences if batch_sequences is None else batch_sequences
     N = local_tokens if batch_tokens is None else batch_tokens
     L = logp.shape[1] if max_completion_length is None else max_completion_length
