@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from grpo_rewards.errors import ConfigError
 
-from .config import Config, load_config, resolve_model_path
+from .config import Config, apply_override, config_from_dict, config_to_dict, load_config, resolve_model_path
 
 GiB = 1 << 30
 DEFAULT_PROMPT_LENGTH = 256  # padded prompt width assumed when not given (--prompt-length)
@@ -194,7 +194,7 @@ class Plan:
     terms: list[Term]
     peak_phase: str  # "generation" or "training"
     total_bytes: int
-    alternatives: list[tuple[str, int]] = field(default_factory=list)  # (--set override, its total bytes)
+    alternatives: list[tuple[tuple[str, ...], int]] = field(default_factory=list)  # (--set overrides, total bytes)
 
     def phase_bytes(self, phase: str) -> int:
         return phase_bytes(self.terms, phase)
@@ -203,7 +203,7 @@ class Plan:
         return {"model": self.model, "arch": dataclasses.asdict(self.arch), "assumptions": self.assumptions,
                 "terms": [dataclasses.asdict(t) for t in self.terms], "peak_phase": self.peak_phase,
                 "total_bytes": self.total_bytes,
-                "alternatives": [{"set": s, "total_bytes": b} for s, b in self.alternatives]}
+                "alternatives": [{"set": list(s), "total_bytes": b} for s, b in self.alternatives]}
 
 
 def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | None = None,
@@ -286,39 +286,56 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
                    "params": arch.param_count(), "lora_params": n_lora}
     plan = Plan(cfg.model.name, arch, assumptions, terms, peak_phase, total)
     if alternatives:
-        plan.alternatives = [(s, plan_memory(_with(cfg, s), prompt_length=P, arch=arch, alternatives=False).total_bytes)
-                             for s in _remedies(cfg, plan)]
+        totals = [(remedy, plan_memory(changed, prompt_length=P, arch=arch, alternatives=False).total_bytes)
+                  for remedy, changed in _remedies(cfg, plan)]
+        plan.alternatives = [(remedy, b) for remedy, b in totals if b < total]  # only what lowers the peak
     return plan
 
 
-def _remedies(cfg: Config, plan: Plan) -> list[str]:
-    """--set overrides that each lower the peak, most specific to the peak phase first."""
+def _remedies(cfg: Config, plan: Plan) -> list[tuple[str, ...]]:
+    """Overrides that each lower the peak, most specific to the peak phase first. A remedy is every
+    ``--set`` it needs (halving max_completion_length also lowers a min_completion_length above it), and
+    only remedies that give a config `grpo train` accepts, and that change something, are kept."""
     g, t, m = cfg.grpo, cfg.train, cfg.model
-    out = []
+    out: list[tuple[str, ...]] = []
     if plan.peak_phase == "training":
         if plan.assumptions["rows_per_micro_batch"] > 1:
             n = plan.assumptions["rows_per_step"]
             steps = sorted({min(n, t.gradient_accumulation_steps * 2 ** i) for i in range(1, 8)})
-            out += [f"train.gradient_accumulation_steps={k}" for k in steps]  # down to one row per micro-batch
+            out += [(f"train.gradient_accumulation_steps={k}",) for k in steps]  # down to one row per micro-batch
         if not plan.assumptions["gradient_checkpointing"]:
-            out.append("model.gradient_checkpointing=true")
+            out.append(("model.gradient_checkpointing=true",))
         if plan.assumptions["logprob_chunk_rows"] > 256:
-            out.append(f"grpo.logprob_chunk_size={plan.assumptions['logprob_chunk_rows'] // 4}")
-    out += [f"grpo.num_generations={max(2, g.num_generations // 2)}",
-            f"grpo.max_completion_length={max(1, g.max_completion_length // 2)}"]
+            out.append((f"grpo.logprob_chunk_size={plan.assumptions['logprob_chunk_rows'] // 4}",))
+    out.append((f"grpo.num_generations={max(2, g.num_generations // 2)}",))
+    shorter = max(1, g.max_completion_length // 2)
+    out.append((f"grpo.max_completion_length={shorter}",)
+               + ((f"grpo.min_completion_length={shorter}",) if g.min_completion_length > shorter else ()))
     if g.prompts_per_step > 1:
-        out.append(f"grpo.prompts_per_step={g.prompts_per_step // 2}")
+        out.append((f"grpo.prompts_per_step={g.prompts_per_step // 2}",))
     if m.quantization == "none":
-        out.append('model.quantization="nf4"')
-    return [s for s in dict.fromkeys(out) if _with(cfg, s) != cfg]  # drop no-ops (e.g. G already 2)
+        out.append(('model.quantization="nf4"',))
+    kept = []
+    for remedy in dict.fromkeys(out):
+        changed = _with(cfg, remedy)
+        if changed is not None and changed != cfg:  # drop no-ops (G already 2) and anything train would refuse
+            kept.append((remedy, changed))
+    return kept
 
 
-def _with(cfg: Config, override: str) -> Config:
-    key, _, text = override.partition("=")
-    section, name = key.split(".")
-    value = {"true": True}.get(text, text.strip('"'))
-    value = int(value) if isinstance(value, str) and value.isdigit() else value
-    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})})
+def _with(cfg: Config, overrides: tuple[str, ...]) -> Config | None:
+    """``cfg`` with ``overrides`` applied exactly as ``--set`` applies them, or None when the result is invalid."""
+    raw = config_to_dict(cfg)
+    try:
+        for override in overrides:
+            apply_override(raw, override)
+        return config_from_dict(raw, require_rewards=False)
+    except ConfigError:
+        return None
+
+
+def _as_flags(overrides: tuple[str, ...]) -> str:
+    return " ".join(f"--set {o}" for o in overrides)
 
 
 def _gib(n: int) -> str:
@@ -353,7 +370,7 @@ def format_plan(plan: Plan, budget_bytes: int | None = None) -> str:
         else:
             fixes = [(s, b) for s, b in plan.alternatives if b <= budget_bytes][:4] or \
                     sorted((x for x in plan.alternatives if x[1] < plan.total_bytes), key=lambda x: x[1])[:4]
-            tries = ", ".join(f"--set {s} ({_gib(b)} GiB)" for s, b in fixes) or "a smaller model"
+            tries = ", ".join(f"{_as_flags(s)} ({_gib(b)} GiB)" for s, b in fixes) or "a smaller model"
             lines.append(f"does NOT fit in {budget_bytes / GiB:.1f} GiB: over by {-spare / GiB:.2f} GiB "
                          f"— try: {tries}")
     return "\n".join(lines)
