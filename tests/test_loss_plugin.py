@@ -1,13 +1,11 @@
 """A loss and an advantage estimator from an outside package, pip-installed: listed by `grpo plugins`,
 selected by name in a config, and trained for two steps, exactly like the built-ins."""
 import json
-import subprocess
-import sys
 
 import pytest
 
 from engine_fixtures import config_text, make_tiny_model, write_dataset
-from sdk_fixtures import run_cli
+from sdk_fixtures import pip_install_plugin, run_cli
 
 # Written only from the documented interface (grpo_rewards.hookspecs, docs/writing-losses.md).
 PLUGIN = '''
@@ -44,31 +42,9 @@ def register_advantages(register):
     register("rloo", rloo)
 '''
 
-PYPROJECT = '''
-[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "grpo-reinforce"
-version = "0.3.0"
-dependencies = ["grpo-rewards"]
-
-[project.entry-points.grpo_rewards]
-reinforce = "grpo_reinforce"
-'''
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src")
-    (src / "grpo_reinforce").mkdir()
-    (src / "grpo_reinforce" / "__init__.py").write_text(PLUGIN)
-    (src / "pyproject.toml").write_text(PYPROJECT)
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(src)], check=True, capture_output=True)
-    return target
+    return pip_install_plugin(tmp_path_factory, "grpo-reinforce", "grpo_reinforce", PLUGIN, "0.3.0", "reinforce")
 
 
 def test_listed_by_grpo_plugins(installed):
