@@ -139,6 +139,7 @@ class GrpoConfig:
     multi_objective: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
     dynamic_sampling: bool = False  # drop zero-spread groups and sample more prompts until the batch is full
     max_generation_rounds: int = _f(4, ge=1)  # dynamic sampling's budget of rollout rounds per step
+    max_round_prompts: int | None = _f(None, ge=1)  # prompts one such round may draw; None: 2 x prompts_per_step
     num_iterations: int = _f(1, ge=1)
     mask_truncated_completions: bool = False
     logprob_chunk_size: int | Literal["auto"] = _f("auto", gt=0)  # rows per output-head chunk (logprobs.py)
@@ -162,6 +163,11 @@ class GrpoConfig:
         elif self.epsilon_high < self.epsilon:
             raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({_show(self.epsilon)}) "
                               f"(got {_show(self.epsilon_high)})")
+        if self.max_round_prompts is None:
+            object.__setattr__(self, "max_round_prompts", 2 * self.prompts_per_step)
+        elif self.max_round_prompts < self.prompts_per_step:
+            raise ConfigError(f"grpo.max_round_prompts must be at least grpo.prompts_per_step "
+                              f"({self.prompts_per_step}) (got {self.max_round_prompts})")
         if self.delta is not None and self.delta < 1 + self.epsilon_high:
             raise ConfigError(f"grpo.delta must be at least 1 + grpo.epsilon_high ({_show(1 + self.epsilon_high)}), "
                               f"so that it caps only negative advantages (got {_show(self.delta)})")

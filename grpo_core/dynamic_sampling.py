@@ -12,8 +12,8 @@ when some sample that reaches the loss has a non-zero advantage, which for the b
 a non-zero reward spread), and `collect` (the loop: how many prompts each round draws, when to stop).
 With several ranks the kept counts are what the ranks must sum before deciding to stop.
 
-Everything is driven by the prompt stream and the sampling generator, both checkpointed, so a resumed
-run draws exactly the same rounds.
+Everything is driven by the prompt stream, the sampling generator and the previous step's keep rate, all
+checkpointed, so a resumed run draws exactly the same rounds.
 """
 from __future__ import annotations
 
@@ -48,11 +48,12 @@ class Rounds:
     groups_dropped: int = 0       # zero-spread groups left out
     groups_surplus: int = 0       # informative groups beyond prompts_per_step, left out
     groups_short: int = 0         # prompts_per_step minus the informative groups found (budget spent)
+    keep_rate: float = 0.0        # informative groups / prompts consumed
 
     def metrics(self) -> dict:
         return {"sampling/rounds": len(self.generated), "sampling/prompts_consumed": self.prompts_consumed,
                 "sampling/groups_dropped": self.groups_dropped, "sampling/groups_surplus": self.groups_surplus,
-                "sampling/groups_short": self.groups_short}
+                "sampling/groups_short": self.groups_short, "sampling/keep_rate": self.keep_rate}
 
 
 def informative_groups(advantages: torch.Tensor, in_loss: torch.Tensor, num_generations: int) -> list[bool]:
@@ -61,14 +62,28 @@ def informative_groups(advantages: torch.Tensor, in_loss: torch.Tensor, num_gene
     return signal.view(-1, num_generations).any(dim=1).tolist()
 
 
-def collect(generate, rows: list[dict], draw, decide, *, target: int, max_rounds: int) -> tuple[Generated, Rounds]:
+def round_size(missing: int, keep_rate: float | None, max_prompts: int) -> int:
+    """Prompts to draw for ``missing`` informative groups when about ``keep_rate`` of groups are informative."""
+    if keep_rate is None:
+        return missing
+    return min(max_prompts, max(missing, math.ceil(missing / max(keep_rate, 1e-6))))
+
+
+def collect(generate, rows: list[dict], draw, decide, *, target: int, max_rounds: int, max_prompts: int,
+            state: dict | None = None) -> tuple[Generated, Rounds]:
     """Rounds of ``generate`` until ``target`` informative groups (``decide``) or ``max_rounds`` rounds.
 
-    ``draw(n)`` gives n fresh prompts. After the first round each round draws the missing groups divided
-    by the share of informative groups seen so far (at most ``target`` prompts), so a step usually needs
-    one or two extra rounds rather than many small ones. With no informative group at all, the step
-    trains on the first round (zero advantages: only a KL term can move the policy).
+    ``rows`` are the step's prompts and ``draw(n)`` gives n fresh ones. A round's size is the missing groups
+    divided by the expected share of informative groups, at most ``max_prompts``: for the first round the
+    share the previous step saw (``state["keep_rate"]``, which this updates and the trainer checkpoints),
+    for the next ones the share seen so far in this step. A few prompts too many in one round cost far less
+    than a second round (each round pays the full per-token decoding overhead), so a step usually needs
+    one round. With no informative group at all, the step trains on the first round (zero advantages:
+    only a KL term can move the policy).
     """
+    state = {} if state is None else state
+    extra = round_size(target, state.get("keep_rate"), max_prompts) - len(rows)
+    rows = rows + draw(extra) if extra > 0 else rows
     info, kept = Rounds(), []  # kept: (round, group) in the order found
     while True:
         batch = generate(rows)
@@ -79,8 +94,8 @@ def collect(generate, rows: list[dict], draw, decide, *, target: int, max_rounds
         info.groups_dropped += flags.count(False)
         if len(kept) >= target or len(info.generated) == max_rounds:
             break
-        missing = target - len(kept)
-        rows = draw(min(target, max(missing, math.ceil(missing * info.prompts_consumed / max(len(kept), 1)))))
+        rows = draw(round_size(target - len(kept), len(kept) / info.prompts_consumed, max_prompts))
+    state["keep_rate"] = info.keep_rate = len(kept) / info.prompts_consumed
     info.groups_surplus, info.groups_short = max(0, len(kept) - target), max(0, target - len(kept))
     if not kept:
         return info.generated[0], info

@@ -75,9 +75,9 @@ def generate(model, tokenizer, mix, cfg, generator, rows: list[dict]) -> Generat
 
 
 def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg, generator,
-              trainable_params: list, draw=None) -> tuple[dict, list[dict]]:
-    """Run one step on ``rows`` (the prompts of this step; ``draw(n)`` gives more for dynamic sampling).
-    Returns (metrics, logged samples)."""
+              trainable_params: list, draw=None, sampling_state: dict | None = None) -> tuple[dict, list[dict]]:
+    """Run one step on ``rows`` (the prompts of this step). For dynamic sampling ``draw(n)`` gives more, and
+    ``sampling_state`` carries what one step learns for the next (checkpointed). Returns (metrics, samples)."""
     g, G = cfg.grpo, cfg.grpo.num_generations
     start = time.perf_counter()
     loss_fn, estimator = registry.find("loss", g.loss), registry.find("advantage", g.advantage)
@@ -92,7 +92,8 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     if g.dynamic_sampling:
         batch, rounds = dynamic_sampling.collect(
             sample, rows, draw, lambda b: dynamic_sampling.informative_groups(*advantages_of(b), G),
-            target=g.prompts_per_step, max_rounds=g.max_generation_rounds)
+            target=g.prompts_per_step, max_rounds=g.max_generation_rounds, max_prompts=g.max_round_prompts,
+            state=sampling_state)
     else:
         batch = sample(rows)
     generated = rounds.generated if rounds else [batch]

@@ -168,7 +168,7 @@ def train(cfg: Config, *, resume: bool = False, on_step=None, progress: bool = T
                     mix.set_step(step)  # the reward weights in force (schedules)
                     record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
                                                 stream.take(cfg.grpo.prompts_per_step), cfg, generator, params,
-                                                draw=stream.take)
+                                                draw=stream.take, sampling_state=extra.setdefault("sampling", {}))
                     if threads is not None:
                         record["cpu_threads"] = threads
                     extra["train_seconds"] += record["step_seconds"]

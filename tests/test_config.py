@@ -303,6 +303,7 @@ def test_system_and_options():
     ("min_p = 1", "grpo.min_p must be less than 1 (got 1.0)"),
     ("repetition_penalty = 0", "grpo.repetition_penalty must be greater than 0 (got 0.0)"),
     ("max_generation_rounds = 0", "grpo.max_generation_rounds must be at least 1 (got 0)"),
+    ("max_round_prompts = 3", "grpo.max_round_prompts must be at least grpo.prompts_per_step (4) (got 3)"),
     ('multi_objective = "normalize_then_sum"\nscale_rewards = "batch"',
      'grpo.scale_rewards applies to multi_objective = "sum_then_normalize"; normalize_then_sum normalises each '
      'reward in its group, then the sum over the batch'),

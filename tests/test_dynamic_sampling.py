@@ -47,12 +47,16 @@ def test_rounds_until_the_batch_is_full():
         draws.append(n)
         return next(queue)
 
-    batch, info = collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=4)
-    # round 1: 2 of 3 informative; 1 missing -> ceil(1 x 3 prompts / 2 kept) = 2 prompts; round 2: 1 of 2
+    state = {}
+    batch, info = collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=4,
+                          max_prompts=6, state=state)
+    # no keep rate known yet: round 1 is the step's 3 prompts; 2 of 3 informative, so 1 missing at a rate of
+    # 2/3 -> ceil(1 / (2/3)) = 2 prompts; round 2: 1 of 2
     assert draws == [2]
     assert [r["id"] for r in batch.rows] == [0, 2, 4]
     assert info.metrics() == {"sampling/rounds": 2, "sampling/prompts_consumed": 5, "sampling/groups_dropped": 2,
-                              "sampling/groups_surplus": 0, "sampling/groups_short": 0}
+                              "sampling/groups_surplus": 0, "sampling/groups_short": 0, "sampling/keep_rate": 0.6}
+    assert state == {"keep_rate": 0.6}
     # the merged batch holds exactly the chosen groups' rows, re-padded to the widest prompt
     assert batch.rollout.input_ids.shape[0] == 3 * G and batch.rollout.prompt_length == 3
     assert batch.completions == ["c0", "c1", "c4", "c5", "c2", "c3"]
@@ -63,15 +67,40 @@ def test_rounds_until_the_batch_is_full():
         assert batch.rollout.completion_mask[row].sum() == batch.rollout.completion_lengths[row]
 
 
+def test_the_previous_keep_rate_sizes_the_first_round():
+    draws = []
+
+    def draw(n):
+        draws.append(n)
+        return _rows([True] * n, start=10)
+
+    # the last step kept 0.6 of its groups: 3 / 0.6 = 5 prompts in round 1, the step's 3 and 2 drawn
+    batch, info = collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=4,
+                          max_prompts=6, state={"keep_rate": 0.6})
+    assert draws == [2] and info.metrics()["sampling/rounds"] == 1 and info.groups_surplus == 1
+    assert [r["id"] for r in batch.rows] == [0, 2, 10]
+    # a round never draws more than max_prompts
+    collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=1, max_prompts=4,
+            state={"keep_rate": 0.1})
+    assert draws[-1] == 1
+
+
 def test_surplus_groups_are_cut_and_an_exhausted_budget_trains_on_what_there_is():
-    batch, info = collect(_fake_round, _rows([True, False]), lambda n: _rows([True] * n, start=2), _decide,
-                          target=2, max_rounds=3)
-    assert info.groups_surplus == 1 and [r["id"] for r in batch.rows] == [0, 2]  # drew 2 (1 missing x 2 / 1)
-    batch, info = collect(_fake_round, _rows([False, True]), lambda n: _rows([False] * n, start=2), _decide,
-                          target=2, max_rounds=2)
+    def run(keeps, more, rounds):
+        draws = []
+
+        def draw(n):
+            draws.append(n)
+            return _rows([more] * n, start=2)
+        batch, info = collect(_fake_round, _rows(keeps), draw, _decide, target=2, max_rounds=rounds, max_prompts=4)
+        return batch, info, draws
+
+    batch, info, draws = run([True, False], True, 3)
+    assert draws == [2] and info.groups_surplus == 1 and [r["id"] for r in batch.rows] == [0, 2]  # 1 / 0.5 = 2
+    batch, info, draws = run([False, True], False, 2)
     assert info.metrics()["sampling/groups_short"] == 1 and [r["id"] for r in batch.rows] == [1]
-    batch, info = collect(_fake_round, _rows([False, False]), lambda n: _rows([False] * n, start=2), _decide,
-                          target=2, max_rounds=2)
+    batch, info, draws = run([False, False], False, 2)
+    assert draws == [4]  # nothing informative yet: as many as a round may draw
     assert info.groups_short == 2 and [r["id"] for r in batch.rows] == [0, 1]  # nothing found: the first round
 
 

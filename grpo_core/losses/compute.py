@@ -177,8 +177,10 @@ def check_on_example(grpo_cfg, loss) -> None:
     """Run the configured loss, forward and backward, on a tiny made-up batch before any model loads, so
     that a bad option value or a plugin's broken loss is one clear line, not a crash after the model load."""
     logp = torch.linspace(-2.0, -0.1, 6).view(2, 3).requires_grad_()  # fixed numbers: no RNG state touched
-    old, ref = logp.detach() - 0.05, logp.detach() + 0.05
-    entropy = torch.linspace(0.1, 2.0, 6).view(2, 3).requires_grad_()
+    # what training passes: no old log-probs for a single iteration, no reference without a KL term
+    old = logp.detach() - 0.05 if getattr(grpo_cfg, "num_iterations", 1) > 1 else None
+    ref = logp.detach() + 0.05 if grpo_cfg.beta > 0 else None
+    entropy = torch.linspace(0.1, 2.0, 6).view(2, 3).requires_grad_(grpo_cfg.entropy_coef > 0)
     try:
         value, _ = policy_loss(logp, old, ref, torch.tensor([1.0, -1.0]), torch.ones(2, 3), entropy=entropy,
                                **loss_settings(grpo_cfg, loss))
