@@ -51,8 +51,8 @@ def test_rounds_until_the_batch_is_full():
     batch, info = collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=4,
                           max_prompts=6, state=state)
     # no keep rate known yet: round 1 is the step's 3 prompts; 2 of 3 informative, so 1 missing at a rate of
-    # 2/3 -> ceil(1 / (2/3)) = 2 prompts; round 2: 1 of 2
-    assert draws == [2]
+    # p = 2/3 -> ceil((1 + sqrt(1 x 1/3)) / (2/3)) = ceil(2.37) = 3 prompts; round 2 (2 rows here): 1 of 2
+    assert draws == [3]
     assert [r["id"] for r in batch.rows] == [0, 2, 4]
     assert info.metrics() == {"sampling/rounds": 2, "sampling/prompts_consumed": 5, "sampling/groups_dropped": 2,
                               "sampling/groups_surplus": 0, "sampling/groups_short": 0, "sampling/keep_rate": 0.6}
@@ -74,10 +74,11 @@ def test_the_previous_keep_rate_sizes_the_first_round():
         draws.append(n)
         return _rows([True] * n, start=10)
 
-    # the last step kept 0.6 of its groups: 3 / 0.6 = 5 prompts in round 1, the step's 3 and 2 drawn
+    # the last step kept 0.6 of its groups: (3 + sqrt(3 x 0.4)) / 0.6 = 6.8 -> 7 prompts in round 1, the
+    # step's 3 and 4 drawn
     batch, info = collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=4,
-                          max_prompts=6, state={"keep_rate": 0.6})
-    assert draws == [2] and info.metrics()["sampling/rounds"] == 1 and info.groups_surplus == 1
+                          max_prompts=8, state={"keep_rate": 0.6})
+    assert draws == [4] and info.metrics()["sampling/rounds"] == 1 and info.groups_surplus == 3
     assert [r["id"] for r in batch.rows] == [0, 2, 10]
     # a round never draws more than max_prompts
     collect(_fake_round, _rows([True, False, True]), draw, _decide, target=3, max_rounds=1, max_prompts=4,
@@ -96,7 +97,8 @@ def test_surplus_groups_are_cut_and_an_exhausted_budget_trains_on_what_there_is(
         return batch, info, draws
 
     batch, info, draws = run([True, False], True, 3)
-    assert draws == [2] and info.groups_surplus == 1 and [r["id"] for r in batch.rows] == [0, 2]  # 1 / 0.5 = 2
+    # (1 + sqrt(0.5)) / 0.5 = 3.4 -> 4 drawn, all informative: 3 beyond the target
+    assert draws == [4] and info.groups_surplus == 3 and [r["id"] for r in batch.rows] == [0, 2]
     batch, info, draws = run([False, True], False, 2)
     assert info.metrics()["sampling/groups_short"] == 1 and [r["id"] for r in batch.rows] == [1]
     batch, info, draws = run([False, False], False, 2)
