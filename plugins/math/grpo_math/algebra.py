@@ -273,3 +273,45 @@ def matrix(rows: list[list]) -> sympy.ImmutableMatrix:
         raise ParseError("matrix too large")
     need_scalars(*(cell for row in rows for cell in row))
     return sympy.ImmutableMatrix(rows)
+
+
+MAX_SYMBOLIC_DETERMINANT = 4  # rows; exact rationals may fill the whole matrix cap
+
+
+def determinant(m) -> sympy.Expr:
+    """``\\begin{vmatrix}...\\end{vmatrix}``, ``\\det``, ``|A|``: refused before the work when
+    its result could be huge. Rational entries use sympy's fraction-free elimination; others
+    (at most 4 x 4) the cofactor expansion, through the guarded helpers above."""
+    if m.rows != m.cols:
+        raise ParseError("determinant of a matrix that is not square")
+    cells = list(m)
+    if all(cell.is_Rational for cell in cells):
+        # |det| <= n^(n/2) * prod(row maxima): its size is known before it is computed
+        size = sum(max(_bits(cell) for cell in m.row(i)) for i in range(m.rows))
+        if size + m.rows * math.log2(max(m.rows, 2)) > MAX_BITS:
+            raise ParseError("determinant too large")
+        return m.det(method="bareiss")
+    if m.rows > MAX_SYMBOLIC_DETERMINANT:
+        raise ParseError("determinant too large")
+    return _cofactors(m)
+
+
+def _cofactors(m) -> sympy.Expr:
+    if m.rows == 1:
+        return m[0, 0]
+    total = sympy.S.Zero
+    for j in range(m.cols):
+        minor = m.minor_submatrix(0, j)
+        term = mul(m[0, j], _cofactors(minor))
+        total = add(total, term) if j % 2 == 0 else sub(total, term)
+    return total
+
+
+def norm(m) -> sympy.Expr:
+    """``\\|v\\|`` of a row or column vector: the Euclidean length."""
+    if 1 not in m.shape:
+        raise ParseError("the norm of a matrix is ambiguous")
+    total = sympy.S.Zero
+    for cell in m:
+        total = add(total, power(cell, sympy.Integer(2)))
+    return apply(sympy.sqrt, total)

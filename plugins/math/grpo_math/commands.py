@@ -55,8 +55,10 @@ class CommandsMixin:
             self.advance()
             value = self.script_argument(allow_sign=True)
             return algebra.neg(value) if token.text == "-" else value
-        if token.kind == "num":
-            return self.number()
+        if token.kind == "num":  # a plain literal: in v^2_0 the _0 is the name's, not 2's base
+            value, places = algebra.number_from_literal(self.advance().text)
+            self.note_places(places)
+            return value
         if token.is_op("("):
             self.advance()
             return self.bracketed("(")
@@ -68,7 +70,7 @@ class CommandsMixin:
         self.enter()
         value = self.expression(45)
         while self.starts_atom(self.peek()) and not self.is_function_start(self.peek()) \
-                and not (self.peek().kind == "num" and self.peek(-1).kind == "num"):
+                and not self.numbers_side_by_side():
             value = algebra.juxtapose(value, self.expression(45))
         self.depth -= 1
         return value
@@ -181,9 +183,9 @@ class CommandsMixin:
         if name in ("gcd", "lcm"):
             return self.integer_function(name, args)
         if name == "det":
-            if len(args) != 1 or not algebra.is_matrix(args[0]) or args[0].rows > 4:
-                raise ParseError("det of something that is not a small matrix")
-            value = args[0].det()
+            if len(args) != 1 or not algebra.is_matrix(args[0]):
+                raise ParseError("det of something that is not a matrix")
+            value = algebra.determinant(args[0])
         elif name == "lg" or (name == "log" and base is not None):
             base = base if base is not None else sympy.Integer(10)
             value = algebra.div(algebra.apply(sympy.log, *args), algebra.apply(sympy.log, base))
@@ -231,6 +233,10 @@ class CommandsMixin:
     # -- environments ------------------------------------------------------------------------
     def environment(self):
         name = self.advance().text
+        if name == "vmatrix":  # bars around a matrix: its determinant
+            return algebra.determinant(self.matrix_body())
+        if name == "Vmatrix":  # double bars: the length of a vector
+            return algebra.norm(self.matrix_body())
         if name in MATRIX_ENVIRONMENTS:
             return self.matrix_body()
         if name in TRANSPARENT_ENVIRONMENTS:

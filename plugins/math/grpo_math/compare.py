@@ -15,7 +15,7 @@ from sympy.core.function import AppliedUndef
 
 from . import numeric, sets
 from .algebra import is_expr, is_matrix
-from .values import Interval, Ratio, Rel, Seq, SetOp, Text
+from .values import Clock, Interval, Ratio, Rel, Seq, SetOp, Text
 
 EXACT_REL_TOL = mpmath.mpf("1e-12")
 EXACT_ABS_FLOOR = mpmath.mpf("1e-20")
@@ -24,6 +24,7 @@ _OPAQUE = (sympy.Sum, sympy.Product)
 _INFINITIES = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
 _LETTER_CONSTANTS = {"e": sympy.E, "i": sympy.I}
 _FLIP = {">": "<", ">=": "<="}
+_NAMED_TIMES = {"noon": 12 * 3600, "midnight": 0}
 
 
 def equivalent(refs: list, answers: list, rel_tol: float, ref_places: int | None = None,
@@ -54,6 +55,8 @@ class Checker:
             return True
         if is_expr(a) and is_expr(b):
             return self.expr_equal(a, b)
+        if isinstance(a, Clock) or isinstance(b, Clock):
+            return self.clock_equal(a, b) if isinstance(a, Clock) else self.clock_equal(b, a)
         if isinstance(a, Text) or isinstance(b, Text):
             return self.text_equal(a, b) if isinstance(a, Text) else self.text_equal(b, a)
         if isinstance(a, Rel) and isinstance(b, Rel):
@@ -133,6 +136,10 @@ class Checker:
             return False
         if len(text.text) == 1:
             return other == sympy.Symbol(text.text) or other == _LETTER_CONSTANTS.get(text.text)
+        if isinstance(other, sympy.Mul) and text.text.isalpha() and all(
+                isinstance(f, sympy.Symbol) and len(f.name) == 1 for f in other.args):
+            # "abc" read as a word and a b c as variables: the same letters, each once
+            return sorted(f.name.lower() for f in other.args) == sorted(text.text)
         return isinstance(other, sympy.Symbol) and other.name.lower() == text.text
 
     # -- relations ---------------------------------------------------------------------------
@@ -223,6 +230,15 @@ class Checker:
                 and len(other.items) == len(m):
             return all(self.equal(x, y) for x, y in zip(m, other.items))
         return False
+
+    def clock_equal(self, clock: Clock, other) -> bool:
+        """Two times are equal as times of day (``20:34`` = ``8:34 P.M.``), never as ratios;
+        against anything else a time written without a meridiem is still a ratio."""
+        if isinstance(other, Clock):
+            return clock.seconds == other.seconds
+        if isinstance(other, Text) and other.text in _NAMED_TIMES:
+            return clock.seconds == _NAMED_TIMES[other.text]
+        return clock.ratio is not None and self.equal(clock.ratio, other)
 
     def ratio_equal(self, ratio: Ratio, other) -> bool:
         if isinstance(other, Ratio):

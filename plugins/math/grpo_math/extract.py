@@ -25,8 +25,10 @@ JOIN = r" \and "          # list separator the lexer understands, used to join s
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
 _MARKER = re.compile(r"final\s{0,3}answer|\banswer\s{0,3}(?:\*\*\s{0,3})?(?:is\b|:|=)")
 _DELIMITER = re.compile(r"\\\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]")
+# The last number of prose; a clock time counts as one ("arrives at 8:34 P.M.").
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_.])-?(?:\d++(?:[.,]\d++)*+|\.\d++)(?:\s?/\s?\d++(?![.,]\d))?")
+    r"(?<![A-Za-z0-9_.])(?:\d{1,2}(?::\d\d){1,2}(?![\d:])(?:\s?[AaPp]\.?\s?[Mm]\b\.?)?"
+    r"|-?(?:\d++(?:[.,]\d++)*+|\.\d++)(?:\s?/\s?\d++(?![.,]\d))?)")
 _CHOICE = re.compile(
     r"(?:\b(?:option|choice)\s{0,3}(?:is\s{1,3})?:?\s{0,3}\(?|\()([A-E])\b\)?")
 _PROSE = re.compile(r"[A-Za-z]{2,}\s++[A-Za-z]{2,}")

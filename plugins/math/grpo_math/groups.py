@@ -71,6 +71,8 @@ class GroupsMixin:
         if not ((token.kind == "op" and token.text == closer) or
                 (token.kind == "cmd" and token.text == closer)):
             raise ParseError("unclosed absolute value")
+        if algebra.is_matrix(inner):  # |A|, \\left|\\begin{array}...\\right|: a determinant
+            return algebra.determinant(inner) if inner.rows == inner.cols else algebra.norm(inner)
         return algebra.apply(sympy.Abs, inner)
 
 

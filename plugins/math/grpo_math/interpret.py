@@ -13,8 +13,9 @@ import re
 import sympy
 from sympy.core.function import AppliedUndef
 
+from . import numeric
 from .algebra import is_expr
-from .values import Interval, Multi, Parsed, Ratio, Rel, Seq, SetOp, Text, Word
+from .values import Clock, Interval, Multi, Parsed, Ratio, Rel, Seq, SetOp, Text, Word
 
 MAX_READINGS = 8
 _INEQUALITIES = frozenset(("<", "<=", ">", ">="))
@@ -120,6 +121,9 @@ def relation_readings(rel: Rel) -> list:
     if all(op in ("=", "~") for op in ops):
         if ops == ("=",):
             left, right = segs
+            if isinstance(left, Ratio) and isinstance(right, Clock) and right.ratio is not None:
+                right = right.ratio  # V_1 : V_2 = 11:21 is a ratio, not a time of day
+                rel = Rel(ops, (left, right))
             found = [rel]
             if is_name(left):
                 found.append(right)
@@ -128,12 +132,18 @@ def relation_readings(rel: Rel) -> list:
             elif is_constant(left) and is_constant(right):
                 found.append(right)  # "1/2 = 10/9" is a computation ending in its answer
             return found
-        # x = 5+5+1 = 11, x = 1/3 \approx 0.33: the value after the last "=" is the answer
+        # x = 5+5+1 = 11, x = 1/3 \approx 0.33: the value after the last "=" is the answer;
+        # \frac{\sqrt3}{3} \approx 0.577: the exact value, then the rounding it was given with
         equals = [i for i, op in enumerate(ops) if op == "="]
-        value = segs[equals[-1] + 1] if equals else segs[-1]
+        if equals:
+            value = segs[equals[-1] + 1]
+        else:
+            value = segs[1] if is_name(segs[0]) else segs[0]  # x \approx 11 names its value
         found = [value]
-        if is_name(segs[0]):
+        if is_name(segs[0]) and value is not segs[0]:
             found.append(Rel(("=",), (segs[0], value)))
+        if ops[-1] == "~" and segs[-1] is not value and rounds_to(value, segs[-1]):
+            found.append(segs[-1])
         return found
     if ops == ("in",):
         return [segs[1]] if is_name(segs[0]) else [rel]
@@ -141,6 +151,27 @@ def relation_readings(rel: Rel) -> list:
         as_set = relation_to_set(rel)
         return [rel, as_set] if as_set is not None else [rel]
     return [rel]
+
+
+def rounds_to(exact, approximation) -> bool:
+    """Whether ``approximation`` is ``exact`` rounded (or cut) at its last written digit:
+    ``\\frac{\\sqrt3}{3} \\approx 0.577`` is, so 0.577 is also an answer; in
+    ``1/3 \\approx 11`` the exact part alone is. The unit of an integer is its last non-zero
+    digit (``\\approx 120000`` is rounded to ten thousands)."""
+    if not (is_constant(exact) and is_expr(approximation) and approximation.is_Rational):
+        return False
+    p, q = int(approximation.p), int(approximation.q)
+    if q == 1:
+        unit = sympy.Integer(1)
+        while p % (unit * 10) == 0 and unit * 10 <= abs(p):
+            unit *= 10
+    else:
+        places = next((k for k in range(1, 60) if 10 ** k % q == 0), None)
+        if places is None:
+            return False  # 1/3 written as an approximation: not a decimal rounding
+        unit = sympy.Rational(1, 10 ** places)
+    value = numeric.value(exact - approximation)
+    return value is not None and numeric.is_real(value) and abs(value.real) <= unit
 
 
 def _assigned_values(seq: Seq) -> Seq:

@@ -26,6 +26,7 @@ _ESCAPED_OPS = {"{": "\\{", "}": "\\}", "%": "%", "|": "|", "\\": "\\\\", "&": "
 # Text that holds any of these is maths written in text mode (\text{(C)}, \text{5 cm}); other
 # text is prose or a unit (\text{ m/s}).
 _MATHS_CHARS = frozenset("0123456789=+^<>()[]\\")
+_APPROX_WORDS = frozenset(("approximately", "approx"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,11 @@ class _Lexer:
                 self.emit("sep", connector)
                 word = word[len(connector):]
                 break
-        if word.lower() in CONNECTOR_WORDS:
+        if word.lower() in _APPROX_WORDS:  # "\\frac{\\sqrt3}{3} (approx. 0.577)" is \\approx
+            self.emit("cmd", "approx")
+            if s[self.i:self.i + 1] == ".":
+                self.i += 1
+        elif word.lower() in CONNECTOR_WORDS:
             self.emit("sep", word.lower())
         else:
             self.emit("word", word)
@@ -215,6 +220,8 @@ class _Lexer:
             self.space = True
         elif stripped.lower() in CONNECTOR_WORDS or stripped == ",":
             self.emit("sep", stripped.lower())
+        elif stripped.lower().rstrip(".") in _APPROX_WORDS:
+            self.emit("cmd", "approx")
         elif any(ch in _MATHS_CHARS for ch in stripped):
             # \text{(C)}, \text{5 cm}: maths written in text mode is still maths.
             if self.nesting >= MAX_TEXT_NESTING:

@@ -57,7 +57,9 @@ def repair(text: str) -> str:
 _UNICODE = {
     "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": r" \times ", "\u00f7": "/",
     "\u00b7": r" \cdot ", "\u22c5": r" \cdot ", "\u2264": r" \le ", "\u2265": r" \ge ",
-    "\u2260": r" \ne ", "\u2248": r" \approx ", "\u03c0": r" \pi ", "\u221e": r" \infty ",
+    "\u2260": r" \ne ", "\u2248": r" \approx ", "\u2243": r" \simeq ", "\u2252": r" \approx ",
+    "\u224a": r" \approx ", "\u223c": r" \sim ", "\u2033": "''", "\u2034": "'''", "\u03c0": r" \pi ",
+    "\u221e": r" \infty ",
     "\u00b0": r"^\circ ", "\u00b2": "^2", "\u00b3": "^3", "\u221a": r"\sqrt", "\u222a": r" \cup ",
     "\u2229": r" \cap ", "\u2208": r" \in ", "\u00b1": r" \pm ", "\u2213": r" \mp ",
     "\u2205": r" \emptyset ", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ",

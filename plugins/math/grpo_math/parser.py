@@ -17,10 +17,12 @@ import sympy
 
 from . import algebra
 from .atoms import AtomsMixin
+from .clock import ClockMixin
 from .commands import CommandsMixin
 from .groups import GroupsMixin, as_set
 from .lexer import Token, tokenize
-from .values import ParseError, Parsed, Ratio, Rel, Seq, SetOp, Word
+from .scripts import ScriptsMixin
+from .values import ParseError, Parsed, Rel, Seq, SetOp, Word
 from .vocab import OPERATOR_COMMANDS, RELATION_COMMANDS, SET_COMMANDS
 
 MAX_NESTING = 30      # brackets inside brackets, counted before parsing
@@ -31,6 +33,7 @@ _RELATION_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=
 _POSTFIX_COMMANDS = frozenset("circ degree pmod prime".split())
 _CLOSING_COMMANDS = frozenset("rangle rfloor rceil rvert choose over mid".split())
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*+(?:\s++[A-Za-z'-]++)++")
+_START = Token("start", "")  # what lies before the first token
 _OPENERS = frozenset("( [ { \\{".split())
 _CLOSERS = frozenset(") ] } \\}".split())
 
@@ -56,9 +59,10 @@ def parse(text: str) -> Parsed:
     return parsed
 
 
-class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
+class Parser(AtomsMixin, ScriptsMixin, ClockMixin, CommandsMixin, GroupsMixin):
     def __init__(self, tokens: list[Token]):
         self.tokens = tokens
+        self.last = len(tokens) - 1
         self.pos = 0
         self.depth = 0
         self.abs_depth = 0
@@ -66,11 +70,14 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         self.percent = self.degrees = False
         self.in_argument = 0  # depth of function arguments being parsed
         self.places: int | None = None  # decimal places of the coarsest decimal literal
+        self.split_at = -1  # position of the token split_first_char last shortened
 
     # -- token stream ------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
-        index = min(self.pos + offset, len(self.tokens) - 1)
-        return self.tokens[index]
+        index = self.pos + offset
+        if index >= self.last:
+            return self.tokens[self.last]  # eof
+        return self.tokens[index] if index >= 0 else _START
 
     def advance(self) -> Token:
         token = self.tokens[self.pos]
@@ -90,6 +97,7 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         if len(token.text) > 1 and token.kind in ("num", "word") and not (
                 token.kind == "num" and not token.text[0].isdigit()):
             self.tokens[self.pos] = Token(token.kind, token.text[1:], False)
+            self.split_at = self.pos  # the rest of a letter run is letters too (GMm: not "Mm")
             return Token(token.kind, token.text[0], token.space)
         return self.advance()
 
@@ -109,8 +117,10 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
 
     def leading_choice(self) -> str | None:
         """``(D) 17`` / ``\\textbf{(D) } 17``: the letter of a multiple-choice option."""
-        first, letter, close = self.peek(), self.peek(1), self.peek(2)
-        if first.is_op("(") and letter.kind == "word" and len(letter.text) == 1 \
+        if not self.peek().is_op("("):
+            return None
+        letter, close = self.peek(1), self.peek(2)
+        if letter.kind == "word" and len(letter.text) == 1 \
                 and letter.text in "ABCDE" and close.is_op(")") and self.peek(3).kind != "eof":
             self.pos += 3
             return letter.text
@@ -206,8 +216,10 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
                 return 40
             if text == "^":
                 return 60
-            if text in ("!", "%"):
+            if text in ("!", "%", "'"):
                 return 70
+        if kind == "op" and text == "(" and self.approximation_ahead():
+            return 10
         if kind == "cmd":
             if text in RELATION_COMMANDS or text == "notin":
                 return 10
@@ -217,7 +229,7 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
                 return 30 if text in ("pm", "mp") else 40
             if text in _POSTFIX_COMMANDS:
                 return 70
-        if self.starts_atom(token) and not (kind == "num" and self.peek(-1).kind == "num"):
+        if self.starts_atom(token) and not (kind == "num" and self.numbers_side_by_side()):
             return 40
         return None
 
@@ -237,13 +249,7 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         if bp == 10:
             return self.relation_chain(left)
         if bp == 15:
-            parts = [left]
-            while self.peek().is_op(":"):
-                self.advance()
-                parts.append(self.expression(15))
-            if any(isinstance(p, Word) for p in parts):
-                raise ParseError("a ratio of words")
-            return Ratio(tuple(parts))
+            return self.ratio(left)
         if bp == 20:
             self.advance()
             return SetOp(SET_COMMANDS[text], (as_set(left), as_set(self.expression(20))))
@@ -289,6 +295,12 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
                 op = "!="
             elif token.kind == "cmd" and (token.text in RELATION_COMMANDS or token.text == "notin"):
                 op = RELATION_COMMANDS.get(token.text, "notin")
+            elif token.is_op("(") and self.approximation_ahead():  # 1/\sqrt3 (\approx 0.577)
+                self.pos += 2
+                ops.append("~")
+                segs.append(self.expression(0))
+                self.expect(")")
+                continue
             else:
                 break
             self.advance()
@@ -297,6 +309,10 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
             if len(ops) > MAX_ITEMS:
                 raise ParseError("relation chain too long")
         return Rel(tuple(ops), tuple(segs))
+
+    def approximation_ahead(self) -> bool:
+        following = self.peek(1)
+        return following.kind == "cmd" and RELATION_COMMANDS.get(following.text) == "~"
 
     def postfix(self, left):
         token = self.advance()
@@ -316,6 +332,9 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         if token.text == "pmod":  # "9 \pmod{11}": the residue is the answer
             self.script_argument()
             return left
+        if token.text in ("'", "prime"):
+            self.pos -= 1
+            return self.primes(left)
         raise ParseError(f"unexpected {token.text!r}")
 
     def degrees_of(self, value):
@@ -326,24 +345,15 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         self.degrees = True
         return value
 
-    def superscript(self, base):
-        token = self.peek()
-        if token.kind == "cmd" and token.text in ("circ", "degree"):
-            self.advance()
-            return self.degrees_of(base)
-        if token.is_op("{") and self.peek(1).kind == "cmd" and self.peek(1).text == "circ" \
-                and self.peek(2).is_op("}"):
-            self.pos += 3
-            return self.degrees_of(base)
-        if token.kind == "cmd" and token.text == "prime":
-            raise ParseError("derivatives are not supported")
-        exponent = self.script_argument(allow_sign=True)
-        if isinstance(base, Word):  # cm^2: the power belongs to the unit
-            return base
-        return algebra.power(base, exponent)
-
     # -- atoms -------------------------------------------------------------------------------
     def prefix(self):
+        start = self.pos
+        value = self.atom()
+        if isinstance(value, sympy.Symbol) and self.peek().is_op("("):
+            return self.maybe_applied(value, start)  # \Phi(x, y), P(2) = 5
+        return value
+
+    def atom(self):
         token = self.peek()
         kind, text = token.kind, token.text
         if kind == "num":
@@ -356,6 +366,9 @@ class Parser(AtomsMixin, CommandsMixin, GroupsMixin):
         if kind == "cmd" and text in ("pm", "mp"):
             self.advance()
             return algebra.plus_minus(self.expression(35))
+        if kind == "cmd" and RELATION_COMMANDS.get(text) == "~":  # "\\approx 0.577": that value
+            self.advance()
+            return self.expression(10)
         if kind == "cmd":
             return self.command()
         if kind == "begin":

@@ -73,6 +73,14 @@ class Ratio:
 
 
 @dataclass(frozen=True)
+class Clock:
+    """A time of day in seconds after midnight (``20:34``, ``8:34 P.M.``, ``20:34:00``).
+    ``ratio``: the same digits read as a ratio, when no meridiem says they are a time."""
+    seconds: int
+    ratio: Ratio | None = None
+
+
+@dataclass(frozen=True)
 class Parsed:
     """One reading of an answer string, with what the text said about it. An answer with a
     decimal (``places`` set) may be a rounded value and is compared with a tolerance."""

@@ -10,7 +10,9 @@ import re
 
 _THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})++(?![\d,])")
 _DECIMAL_COMMA = re.compile(r"(?<![\d.,])\d++,\d++(?![\d,.])")
-_SPACED_THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?: \d{3})++(?![\d.,])")
+# Not after an exponent or subscript (2^6 100 is a product) nor before a slash (1 125/1000 is
+# a mixed number).
+_SPACED_THOUSANDS = re.compile(r"(?<![\d.,^_])[1-9]\d{0,2}(?: \d{3})++(?![\d.,/])")
 
 
 def _top_level(text: str) -> list[bool]:

@@ -31,6 +31,9 @@ GREEK = frozenset("""
     xi omicron rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
     Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega
     """.split())
+# Two glyphs of one letter name the same quantity (\varepsilon_0 is \epsilon_0).
+GREEK_VARIANTS = {"varepsilon": "epsilon", "varphi": "phi", "vartheta": "theta", "varrho": "rho",
+                  "varsigma": "sigma", "varkappa": "kappa"}
 
 # Elementary functions, by the name used in LaTeX (``\\sin``) or plain text (``sin``).
 FUNCTIONS = frozenset("""
@@ -41,7 +44,8 @@ FUNCTIONS = frozenset("""
 RELATION_COMMANDS = {
     "le": "<=", "leq": "<=", "leqslant": "<=", "leqq": "<=", "ge": ">=", "geq": ">=",
     "geqslant": ">=", "geqq": ">=", "lt": "<", "gt": ">", "ne": "!=", "neq": "!=",
-    "approx": "~", "simeq": "~", "equiv": "=", "in": "in",
+    "approx": "~", "simeq": "~", "approxeq": "~", "thickapprox": "~", "sim": "~", "thicksim": "~",
+    "equiv": "=", "in": "in",
 }
 
 SET_COMMANDS = {"cup": "union", "cap": "inter", "setminus": "minus", "backslash": "minus"}
@@ -58,6 +62,7 @@ OTHER_COMMANDS = frozenset("""
     frac dfrac tfrac cfrac sqrt binom dbinom tbinom choose over boxed pi infty circ degree
     begin end sum prod operatorname mathbb lfloor rfloor lceil rceil langle rangle lvert rvert
     lbrace rbrace emptyset varnothing dots ldots cdots pmod overline prime not notin mid
+    dagger ddagger star
     """.split())
 
 # Calculus and other notation the checker does not evaluate: an answer using it is unreadable.
@@ -75,7 +80,7 @@ UNIT_WORDS = frozenset("""
     kilograms liter liters litre litres second seconds minute minutes hour hours day days
     week weeks month months year years dollar dollars cent cents euro euros yuan pound pounds
     unit units degree degrees deg rad radians radian square cubic sq people students ways
-    points
+    points lbs pts yds rpm
     """.split())
 
 PERCENT_WORDS = frozenset("pct percent percentage percents".split())

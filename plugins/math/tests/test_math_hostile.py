@@ -43,6 +43,16 @@ HOSTILE = {
     "many items": "\\boxed{" + ",".join(["1"] * 10_000) + "}",
     "many tuples": "\\boxed{" + ",".join(["(1,2)"] * 300) + "}",
     "big matrix": "\\boxed{\\begin{pmatrix}" + " \\\\ ".join(["1 & " * 50 + "1"] * 50) + "\\end{pmatrix}}",
+    "determinant of towers": "\\boxed{\\begin{vmatrix}" + " \\\\ ".join([" & ".join(["2^{90000}"] * 3)] * 3)
+                             + "\\end{vmatrix}}",
+    "symbolic 10 x 10 determinant": "\\boxed{\\begin{vmatrix}" + " \\\\ ".join(
+        " & ".join(f"x_{{{i}{j}}}" for j in range(10)) for i in range(10)) + "\\end{vmatrix}}",
+    "4 x 4 determinant of powers": "\\boxed{\\det\\begin{pmatrix}" + " \\\\ ".join(
+        " & ".join(f"(x+{i}{j})^{{999}}" for j in range(4)) for i in range(4)) + "\\end{pmatrix}}",
+    "primes and subscripts": "\\boxed{" + "x" + "'" * 700 + "_{" + "\\mathrm{" * 25 + "a" + "}" * 25 + "}}",
+    "function head over a long bracket": "\\boxed{" + "f" * 1 + "(" + ",".join(["x"] * 350) + ") = 1}",
+    "mixed numbers": "\\boxed{" + " + ".join(["1 1/2"] * 150) + "}",
+    "clock times": "\\boxed{" + ", ".join(["12:30 p.m."] * 100) + "}",
     "import": "\\boxed{__import__('os').system('touch /tmp/grpo_math_pwned')}",
     "lambda": "\\boxed{(lambda: __import__('os').system('touch /tmp/grpo_math_pwned'))()}",
     "dunder chain": "\\boxed{().__class__.__bases__[0].__subclasses__()}",

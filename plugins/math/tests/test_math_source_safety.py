@@ -75,3 +75,21 @@ def test_the_check_would_catch_an_offence(tmp_path):
 def test_no_file_is_over_400_lines():
     long_files = {p.name: n for p in sources() if (n := len(p.read_text().splitlines())) > 400}
     assert long_files == {}
+
+
+def test_every_module_the_package_imports_is_scanned():
+    # The checks above read every *.py file of the package; this keeps a module added to the
+    # parser (scripts.py, clock.py, ...) from living anywhere they would not look.
+    scanned = {path.stem for path in sources()}
+    imported = set()
+    for path in sources():
+        for line in path.read_text("utf-8").splitlines():
+            if not (line.startswith("from .") and " import " in line):
+                continue
+            module, names = line[len("from ."):].split(" import ", 1)
+            if module.strip():
+                imported.add(module.strip())
+            else:  # from . import algebra, numeric
+                imported.update(name.strip(" ()") for name in names.split(","))
+    assert {"scripts", "clock", "parser", "lexer"} <= imported
+    assert imported <= scanned
