@@ -34,7 +34,7 @@ def main() -> None:
     from grpo_core.data import encode_prompt, load_rows
     from grpo_core.generation.vllm import VllmSampler
     from grpo_core.logprobs import completion_logprobs
-    from grpo_core.loss import importance_weights
+    from grpo_core.losses.sampler import importance_weights
     from grpo_core.model import load_from_config
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")

@@ -74,11 +74,13 @@ def _eval(args) -> None:
         overrides.append(f"data.eval_seed={args.seed}")
     if args.limit is not None:
         overrides.append(f"data.eval_limit={args.limit}")
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be at least 1 (got {args.samples})")
     cfg = load_config(config_path, overrides)
     quiet_libraries()
     from .evaluate import evaluate_config
 
-    result = evaluate_config(cfg, adapter, progress=not args.json)
+    result = evaluate_config(cfg, adapter, progress=not args.json, samples=args.samples or 0)
     result.update({"target": target, "adapter": adapter, "seed": cfg.data.eval_seed})
     out = streams.results()
     if args.json:
@@ -86,6 +88,11 @@ def _eval(args) -> None:
         return
     print(f"accuracy {result['accuracy']:.4f} on {result['samples']} prompts "
           f"({'adapter ' + adapter if adapter else 'base model'}, eval seed {cfg.data.eval_seed})", file=out)
+    if args.samples:
+        k = args.samples
+        passes = "  ".join(f"pass@{n} {v:.4f}" for n, v in result["pass@k"].items())
+        print(f"{k} samples per prompt (temperature {cfg.grpo.temperature:g}): mean@{k} {result[f'mean@{k}']:.4f}  {passes}",
+              file=out)
     for name, mean in result["rewards"].items():
         print(f"  {name}: {'-' if mean is None else f'{mean:.4f}'}", file=out)
 
@@ -113,10 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
 
-    p = sub.add_parser("eval", help="greedy evaluation of a config's base model or a run's adapter")
+    p = sub.add_parser("eval", help="greedy evaluation (and pass@k with --samples) of a config's base model or a run's adapter")
     p.add_argument("target", help="a config file (evaluates the base model) or a run directory (its adapter)")
     p.add_argument("--seed", type=int, help="eval seed for a generated task (regenerates the prompts)")
     p.add_argument("--limit", type=int, help="number of eval prompts")
+    p.add_argument("--samples", type=int, metavar="K",
+                   help="also sample K completions per prompt as training does: mean@K and pass@k (k = 1, 2, 4, .., K)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_eval)

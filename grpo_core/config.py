@@ -127,11 +127,26 @@ class GrpoConfig:
     temperature: float = _f(1.0, gt=0)
     top_p: float = _f(1.0, gt=0, le=1)
     top_k: int = _f(0, ge=0)  # 0 disables top-k
-    loss: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    min_p: float = _f(0.0, ge=0, lt=1)  # drop tokens below min_p x the top token's probability; 0 disables
+    repetition_penalty: float = _f(1.0, gt=0)  # > 1 discourages tokens already in the prompt or completion
+    # a registered loss (grpo | bnpo | dr_grpo | dapo | cispo | sapo, or a plugin's): checked before the model loads
+    loss: str = "dapo"
+    loss_options: dict[str, Any] = field(default_factory=dict)  # keyword options of the loss (sapo: temperature_*)
+    importance_sampling_level: Literal["token", "sequence"] = "token"  # "sequence": GSPO
     beta: float = _f(0.0, ge=0)  # KL weight; 0 skips the reference pass
     epsilon: float = _f(0.2, gt=0)
     epsilon_high: float | None = _f(None, gt=0)  # None: same as epsilon (resolved on load)
+    delta: float | None = _f(None, gt=1)  # two-sided clipping: ratio cap for negative advantages; None: off
+    top_entropy_quantile: float = _f(1.0, ge=0, le=1)  # < 1: only the highest-entropy tokens carry the policy term
+    entropy_coef: float = _f(0.0, ge=0)  # entropy bonus: loss -= entropy_coef x mean token entropy
+    advantage: str = "grpo"  # a registered advantage estimator
+    advantage_options: dict[str, Any] = field(default_factory=dict)
     scale_rewards: Literal["group", "batch", "none"] = "group"
+    # several rewards: normalise the weighted total (GRPO), or each reward in its group and then sum (GDPO)
+    multi_objective: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
+    dynamic_sampling: bool = False  # drop zero-spread groups and sample more prompts until the batch is full
+    max_generation_rounds: int = _f(4, ge=1)  # dynamic sampling's budget of rollout rounds per step
+    max_round_prompts: int | None = _f(None, ge=1)  # prompts one such round may draw; None: 2 x prompts_per_step
     num_iterations: int = _f(1, ge=1)
     mask_truncated_completions: bool = False
     logprob_chunk_size: int | Literal["auto"] = _f("auto", gt=0)  # rows per output-head chunk (logprobs.py)
@@ -155,6 +170,17 @@ class GrpoConfig:
         elif self.epsilon_high < self.epsilon:
             raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({_show(self.epsilon)}) "
                               f"(got {_show(self.epsilon_high)})")
+        if self.max_round_prompts is None:
+            object.__setattr__(self, "max_round_prompts", 2 * self.prompts_per_step)
+        elif self.max_round_prompts < self.prompts_per_step:
+            raise ConfigError(f"grpo.max_round_prompts must be at least grpo.prompts_per_step "
+                              f"({self.prompts_per_step}) (got {self.max_round_prompts})")
+        if self.delta is not None and self.delta < 1 + self.epsilon_high:
+            raise ConfigError(f"grpo.delta must be at least 1 + grpo.epsilon_high ({_show(1 + self.epsilon_high)}), "
+                              f"so that it caps only negative advantages (got {_show(self.delta)})")
+        if self.multi_objective == "normalize_then_sum" and self.scale_rewards != "group":
+            raise ConfigError("grpo.scale_rewards applies to multi_objective = \"sum_then_normalize\"; "
+                              "normalize_then_sum normalises each reward in its group, then the sum over the batch")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from .config import Config, config_to_dict, config_to_toml
 from .data import MAX_GENERATED_ROWS, PromptStream, is_task, load_rows
 from .evaluate import evaluate
 from .generation import GenerationFailed, open_sampler
+from .losses import registry as losses
+from .losses.compute import check_on_example
 from .model import load_from_config, trainable_parameter_count
 from .runlog import JsonlLog, plot_rewards
 from .step import grpo_step
@@ -83,6 +85,7 @@ def prepare(cfg: Config, resume_run: bool = False, overwrite: bool = False) -> P
     registry = plugins.registry()
     mix = RewardMix.from_config(cfg.rewards, registry=registry)
     trackers.check(cfg.train.report_to)
+    check_on_example(cfg.grpo, losses.check(cfg.grpo, registry)[0])  # grpo.loss / grpo.advantage and options
     needed = cfg.train.steps * cfg.grpo.prompts_per_step
     if is_task(cfg.data.dataset, registry):  # a long run cycles through a bounded pool (data.py)
         needed = min(needed, MAX_GENERATED_ROWS)
@@ -198,10 +201,12 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
             for step in range(first_step, cfg.train.steps + 1):
                 threads = governor.update() if governor is not None else None
                 before = stream.state(), generator.get_state()
+                mix.set_step(step)  # the reward weights in force (schedules)
                 try:
                     record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
                                                 stream.take(cfg.grpo.prompts_per_step), cfg, generator, params,
-                                                sampler)
+                                                sampler, draw=stream.take,
+                                                sampling_state=extra.setdefault("sampling", {}))
                 except GenerationFailed as e:  # nothing of this step happened yet: keep the last one
                     stream.restore(before[0])
                     generator.set_state(before[1])

@@ -1,11 +1,12 @@
-"""loss.importance_weights and loss.sampler_mismatch against values computed by hand, and the identity
+"""losses.sampler.importance_weights and sampler_mismatch against values computed by hand, and the identity
 step.py relies on: scaling the advantages by w >= 0 weighs each token's policy-gradient loss by w."""
 import math
 
 import pytest
 import torch
 
-from grpo_core.loss import importance_weights, policy_loss, sampler_mismatch
+from grpo_core.losses import policy_loss
+from grpo_core.losses.sampler import importance_weights, sampler_mismatch
 
 # two sequences of three tokens; the last token of the first is padding
 TRAINER = torch.tensor([[-1.0, -2.0, -0.5], [-0.1, -0.3, -0.2]])

@@ -225,7 +225,8 @@ def _fmt(x):
 def plugins_report() -> dict:
     reg = plugins.registry()
     return {"plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version,
-                         "rewards": p.rewards, "tasks": p.tasks, "error": p.error} for p in reg.plugins],
+                         "rewards": p.rewards, "tasks": p.tasks, "losses": p.losses, "advantages": p.advantages,
+                         "error": p.error} for p in reg.plugins],
             "GRPO_PLUGINS": os.environ.get("GRPO_PLUGINS")}
 
 
@@ -244,10 +245,9 @@ def print_plugins(as_json: bool) -> None:
             print(f"{head}  FAILED: {p['error']}", file=out)
             continue
         print(head, file=out)
-        for name in p["rewards"]:
-            print(f"  reward  {name}", file=out)
-        for name in p["tasks"]:
-            print(f"  task    {name}", file=out)
+        for kind, label in (("rewards", "reward"), ("tasks", "task"), ("losses", "loss"), ("advantages", "advantage")):
+            for name in p[kind]:
+                print(f"  {label:<7} {name}", file=out)
 
 
 def add_subcommands(sub) -> None:
@@ -260,7 +260,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--allow-unscored", action="store_true",
                    help="exit 0 even when a reward answered no row (by default that exits 1)")
     p.set_defaults(handler=_run_score)
-    p = sub.add_parser("plugins", help="list installed reward plugins and what they register")
+    p = sub.add_parser("plugins", help="list installed plugins and what they register (rewards, tasks, losses, advantages)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=lambda args: print_plugins(args.json))
 

@@ -8,6 +8,11 @@ reward could score has total ``None`` (left out of its group's baseline by the e
 The mix is also where completions take the form each reward asked for (text.completion_forms):
 TRL's chat form for a conversational sample, strings for plain text and for ``text=True`` rewards.
 
+A weight is a number or a schedule, ``{ start = 1.0, end = 0.2, steps = 100, shape = "linear" }``
+(or "cosine"): the weight moves from ``start`` at training step 1 to ``end`` at step ``steps + 1``
+and stays there. ``set_step`` tells the mix which step it is scoring for (offline scoring uses the
+start). A reward whose weight in force is 0 is still scored and logged, but never summed.
+
 Error policy (``on_error``), for a reward that raises, returns the wrong number of scores, or
 returns NaN, an infinity or a non-number:
   - "skip" (default): the affected samples count as unscorable (``None``) for that reward;
@@ -35,11 +40,32 @@ ENTRY_KEYS = ("use", "weight", "options", "name", "on_error")
 ON_ERROR = ("skip", "zero", "raise")
 
 
+SCHEDULE_KEYS = ("start", "end", "steps", "shape")
+SHAPES = ("linear", "cosine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A reward weight that changes with the training step."""
+
+    start: float
+    end: float
+    steps: int
+    shape: str = "linear"
+
+    def at(self, step: int) -> float:
+        """The weight in force at training step ``step`` (1-based): ``start`` at step 1, ``end`` from steps + 1 on."""
+        progress = min(1.0, max(0, step - 1) / self.steps)
+        if self.shape == "cosine":  # slow at both ends, like a cosine learning-rate schedule
+            progress = (1.0 - math.cos(math.pi * progress)) / 2.0
+        return self.start + (self.end - self.start) * progress
+
+
 @dataclass
 class Component:
     name: str
     use: str
-    weight: float
+    weight: float                  # the weight in force (a schedule's value at the mix's current step)
     on_error: str
     fn: object
     isolate: bool
@@ -47,6 +73,7 @@ class Component:
     memory_limit_mb: int | None
     plugin: str | None
     text: bool = False          # registered with text=True: completions always as strings
+    schedule: Schedule | None = None
 
 
 @dataclass
@@ -111,9 +138,11 @@ class RewardMix:
                 raise ConfigError(f"{at}: 'use' must name a registered reward")
             if use not in registry.rewards:
                 raise RewardError(unknown_reward_message(use, registry, at))
-            weight = entry.get("weight", 1.0)
-            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-                raise ConfigError(f"{at}.weight: expected a finite number, got {weight!r}")
+            schedule = _schedule(entry["weight"], f"{at}.weight") if isinstance(entry.get("weight"), dict) else None
+            weight = schedule.start if schedule else entry.get("weight", 1.0)
+            if not _finite(weight):
+                raise ConfigError(f"{at}.weight: expected a finite number or a schedule table "
+                                  f"{{ start, end, steps, shape }}, got {weight!r}")
             options = entry.get("options", {})
             if not isinstance(options, dict):
                 raise ConfigError(f"{at}.options: expected a table, got {type(options).__name__}")
@@ -133,8 +162,15 @@ class RewardMix:
                 isolate=bool(getattr(fn, "isolate", False)),
                 timeout=float(getattr(fn, "timeout", 1.0) or 1.0),
                 memory_limit_mb=getattr(fn, "memory_limit_mb", 1024),
-                plugin=registered.plugin.distribution or registered.plugin.name, text=registered.text))
+                plugin=registered.plugin.distribution or registered.plugin.name, text=registered.text,
+                schedule=schedule))
         return cls(components, pool_size=pool_size)
+
+    def set_step(self, step: int) -> None:
+        """Score with the weights in force at training step ``step`` from now on (schedules move; numbers stay)."""
+        for comp in self.components:
+            if comp.schedule is not None:
+                comp.weight = comp.schedule.at(step)
 
     @property
     def names(self) -> list[str]:
@@ -175,6 +211,8 @@ class RewardMix:
         for index, comp in enumerate(self.components):
             scores, counts = self._score_component(index, comp, batches[comp.text], n)
             result.rewards[comp.name], result.counts[comp.name] = scores, counts
+            if comp.weight == 0:  # logged, never summed: it cannot turn an unscorable sample into a 0
+                continue
             for i, s in enumerate(scores):
                 if s is not None:
                     result.total[i] = (result.total[i] or 0.0) + comp.weight * s
@@ -286,6 +324,28 @@ class RewardMix:
             print(f"grpo: {text}; affected samples are {'skipped' if comp.on_error == 'skip' else 'scored 0'} "
                   f"(on_error = {comp.on_error!r}); further errors are only counted", file=sys.stderr)
         return [None if comp.on_error == "skip" else 0.0] * count
+
+
+def _finite(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def _schedule(table: dict, at: str) -> Schedule:
+    for key in table:
+        if key not in SCHEDULE_KEYS:
+            raise ConfigError(f"{at}: unknown key {key!r} in a weight schedule; keys: {', '.join(SCHEDULE_KEYS)}")
+    for key in ("start", "end", "steps"):
+        if key not in table:
+            raise ConfigError(f"{at}: a weight schedule needs {key!r} (keys: start, end, steps, shape)")
+    for key in ("start", "end"):
+        if not _finite(table[key]):
+            raise ConfigError(f"{at}.{key}: expected a finite number, got {table[key]!r}")
+    steps, shape = table["steps"], table.get("shape", "linear")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"{at}.steps: expected a whole number of steps, at least 1, got {steps!r}")
+    if shape not in SHAPES:
+        raise ConfigError(f"{at}.shape must be one of {', '.join(SHAPES)} (got {shape!r})")
+    return Schedule(float(table["start"]), float(table["end"]), steps, shape)
 
 
 def _one(kwargs: dict, i: int) -> dict:

@@ -41,6 +41,8 @@ class PluginInfo:
     version: str | None
     rewards: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)
+    advantages: list[str] = field(default_factory=list)
     error: str | None = None       # why it failed to load, when it did
 
 
@@ -54,7 +56,11 @@ class Registered:
 
 
 class Registry:
-    """What the loaded plugins registered: rewards and tasks by name, and the plugins themselves."""
+    """What the loaded plugins registered (rewards, tasks, losses, advantage estimators) by name, and the plugins."""
+
+    # hook name -> the attribute of this registry (and of PluginInfo) that collects what it registers
+    HOOKS = {"register_rewards": "rewards", "register_tasks": "tasks", "register_losses": "losses",
+             "register_advantages": "advantages"}
 
     def __init__(self):
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
@@ -62,6 +68,8 @@ class Registry:
         self.plugins: list[PluginInfo] = []
         self.rewards: dict[str, Registered] = {}
         self.tasks: dict[str, Registered] = {}
+        self.losses: dict[str, Registered] = {}
+        self.advantages: dict[str, Registered] = {}
 
     def add(self, module, info: PluginInfo) -> None:
         """Register one plugin object (a module, usually) and collect what its hooks register."""
@@ -69,13 +77,14 @@ class Registry:
         try:
             self.pm.register(module, name=f"{info.distribution or ''}:{info.name}")
             self.pm.check_pending()  # a misspelt hook name fails loudly instead of doing nothing
-            self._collect(module, "register_rewards", self.rewards, info.rewards, info)
-            self._collect(module, "register_tasks", self.tasks, info.tasks, info)
+            for hook_name, kind in self.HOOKS.items():
+                self._collect(module, hook_name, getattr(self, kind), getattr(info, kind), info)
         except (Exception, SystemExit) as exc:  # a broken plugin is reported, never fatal to the others
             info.error = _failure(exc)
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            for table, names in ((self.rewards, info.rewards), (self.tasks, info.tasks)):
+            for kind in self.HOOKS.values():
+                table, names = getattr(self, kind), getattr(info, kind)
                 for name in names:
                     table.pop(name, None)
                 names.clear()
@@ -96,10 +105,10 @@ class Registry:
         def register_reward(name, reward, *, factory=False, text=False):
             add(name, reward, factory=bool(factory), text=bool(text))
 
-        def register_task(name, factory):
-            add(name, factory)
+        def register_other(name, obj):  # a task factory, a loss, an advantage estimator
+            add(name, obj)
 
-        register = register_reward if hook_name == "register_rewards" else register_task
+        register = register_reward if hook_name == "register_rewards" else register_other
 
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin is module:
