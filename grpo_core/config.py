@@ -1,6 +1,6 @@
 """Typed run config: TOML -> validated dataclasses, before any model or dataset is touched (so no torch).
 
-Sections [model] [lora] [data] [grpo] [train] [eval] plus [[rewards]] tables; every key has a default
+Sections [model] [lora] [data] [grpo] [train] [eval] [generation] plus [[rewards]] tables; every key has a default
 except model.name and data.dataset. Each field's type hint (str, int, float, bool, Literal, unions) and
 bounds in its metadata drive validation, so a new key is one line. Every mistake raises ConfigError with
 one line naming the key. Relative paths (model.name, data.dataset, train.output_dir) resolve against the
@@ -71,8 +71,14 @@ options = { pattern = '^<answer>-?[0-9]+</answer>$' }
 """
 
 
+MAX_STEPS = 1_000_000_000  # a bound that catches a slip of the keyboard, not a real run
+TRACKERS = ("tensorboard", "wandb", "trackio")  # train.report_to (trackers.py)
+
+
 def _f(default: Any = dataclasses.MISSING, **bounds: Any) -> Any:
-    """A field with optional bounds: ge/gt/le/lt, and allow_empty for strings."""
+    """A field with optional bounds: ge/gt/le/lt, and allow_empty for strings and lists."""
+    if isinstance(default, dataclasses.Field):  # a default_factory field
+        return field(default_factory=default.default_factory, metadata=bounds)
     return field(default=default, metadata=bounds)
 
 
@@ -108,6 +114,7 @@ class DataConfig:
     seed: int = _f(0, ge=0)  # for generated tasks
     eval_seed: int = _f(1, ge=0)
     eval_limit: int = _f(200, gt=0)  # the one home of the eval prompt count
+    max_prompt_length: int | None = _f(None, ge=1)  # None: a prompt too long for the model is an error; N: cut to N tokens (from the left)
 
 
 @dataclass(frozen=True)
@@ -120,11 +127,26 @@ class GrpoConfig:
     temperature: float = _f(1.0, gt=0)
     top_p: float = _f(1.0, gt=0, le=1)
     top_k: int = _f(0, ge=0)  # 0 disables top-k
-    loss: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    min_p: float = _f(0.0, ge=0, lt=1)  # drop tokens below min_p x the top token's probability; 0 disables
+    repetition_penalty: float = _f(1.0, gt=0)  # > 1 discourages tokens already in the prompt or completion
+    # a registered loss (grpo | bnpo | dr_grpo | dapo | cispo | sapo, or a plugin's): checked before the model loads
+    loss: str = "dapo"
+    loss_options: dict[str, Any] = field(default_factory=dict)  # keyword options of the loss (sapo: temperature_*)
+    importance_sampling_level: Literal["token", "sequence"] = "token"  # "sequence": GSPO
     beta: float = _f(0.0, ge=0)  # KL weight; 0 skips the reference pass
     epsilon: float = _f(0.2, gt=0)
     epsilon_high: float | None = _f(None, gt=0)  # None: same as epsilon (resolved on load)
+    delta: float | None = _f(None, gt=1)  # two-sided clipping: ratio cap for negative advantages; None: off
+    top_entropy_quantile: float = _f(1.0, ge=0, le=1)  # < 1: only the highest-entropy tokens carry the policy term
+    entropy_coef: float = _f(0.0, ge=0)  # entropy bonus: loss -= entropy_coef x mean token entropy
+    advantage: str = "grpo"  # a registered advantage estimator
+    advantage_options: dict[str, Any] = field(default_factory=dict)
     scale_rewards: Literal["group", "batch", "none"] = "group"
+    # several rewards: normalise the weighted total (GRPO), or each reward in its group and then sum (GDPO)
+    multi_objective: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
+    dynamic_sampling: bool = False  # drop zero-spread groups and sample more prompts until the batch is full
+    max_generation_rounds: int = _f(4, ge=1)  # dynamic sampling's budget of rollout rounds per step
+    max_round_prompts: int | None = _f(None, ge=1)  # prompts one such round may draw; None: 2 x prompts_per_step
     num_iterations: int = _f(1, ge=1)
     mask_truncated_completions: bool = False
     logprob_chunk_size: int | Literal["auto"] = _f("auto", gt=0)  # rows per output-head chunk (logprobs.py)
@@ -148,12 +170,23 @@ class GrpoConfig:
         elif self.epsilon_high < self.epsilon:
             raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({_show(self.epsilon)}) "
                               f"(got {_show(self.epsilon_high)})")
+        if self.max_round_prompts is None:
+            object.__setattr__(self, "max_round_prompts", 2 * self.prompts_per_step)
+        elif self.max_round_prompts < self.prompts_per_step:
+            raise ConfigError(f"grpo.max_round_prompts must be at least grpo.prompts_per_step "
+                              f"({self.prompts_per_step}) (got {self.max_round_prompts})")
+        if self.delta is not None and self.delta < 1 + self.epsilon_high:
+            raise ConfigError(f"grpo.delta must be at least 1 + grpo.epsilon_high ({_show(1 + self.epsilon_high)}), "
+                              f"so that it caps only negative advantages (got {_show(self.delta)})")
+        if self.multi_objective == "normalize_then_sum" and self.scale_rewards != "group":
+            raise ConfigError("grpo.scale_rewards applies to multi_objective = \"sum_then_normalize\"; "
+                              "normalize_then_sum normalises each reward in its group, then the sum over the batch")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     SECTION: ClassVar[str] = "train"
-    steps: int = _f(200, ge=1)
+    steps: int = _f(200, ge=1, le=MAX_STEPS)
     learning_rate: float = _f(1e-5, gt=0)
     lr_scheduler: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = _f(0, ge=0)
@@ -166,6 +199,14 @@ class TrainConfig:
     seed: int = _f(0, ge=0)
     log_completions: int = _f(4, ge=0)  # samples per step written to completions.jsonl
     collective_timeout: float = _f(600.0, gt=0)  # torchrun runs: seconds a rank waits for the others, then fails
+    report_to: str | list[str] = _f(field(default_factory=list), allow_empty=True)  # trackers.py: tensorboard, wandb, trackio
+
+    def __post_init__(self) -> None:
+        names = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        for name in names:
+            if name not in TRACKERS:
+                raise ConfigError(f"train.report_to: unknown tracker {_show(name)} (choose from {', '.join(TRACKERS)})")
+        object.__setattr__(self, "report_to", list(dict.fromkeys(names)))
 
 
 @dataclass(frozen=True)
@@ -175,8 +216,39 @@ class EvalConfig:
     max_completion_length: int | None = _f(None, ge=1)
 
 
-SECTIONS: dict[str, type] = {c.SECTION: c for c in
-                             (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig, EvalConfig)}
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Who samples the groups: the trainer's own decode loop (hf), or a vLLM server (grpo_core/generation/)."""
+    SECTION: ClassVar[str] = "generation"
+    backend: Literal["hf", "vllm"] = "hf"
+    mode: Literal["managed", "external"] = "managed"  # managed: grpo starts and stops the server
+    command: str | list[str] = "vllm"  # managed: the program, e.g. ["V/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    url: str | None = None  # external: a running server, e.g. "http://gpu-box:8000"
+    host: str = "127.0.0.1"
+    port: int = _f(0, ge=0, le=65535)  # managed; 0 picks a free port
+    gpu_memory_utilization: float | None = _f(None, gt=0, le=1)  # the server's share of the GPU (vLLM's flag)
+    max_model_len: int | None = _f(None, gt=0)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: the trainer's compute dtype
+    extra_args: str | list[str] | None = None  # appended to the server's command line
+    env: dict[str, Any] = field(default_factory=dict)  # extra environment for the server
+    sleep: bool | Literal["auto"] = "auto"  # sleep/wake between generation and training; auto: managed on a GPU
+    adapter_dir: str | None = None  # where each step's adapter is written for the server; None: tmpfs
+    start_timeout: float = _f(600.0, gt=0)  # seconds to wait for the server's health endpoint
+    request_timeout: float = _f(600.0, gt=0)
+    retries: int = _f(3, ge=0)  # failed requests retried before the run checkpoints and stops
+    importance_sampling: Literal["none", "token_truncate", "sequence_mask"] = "token_truncate"
+    importance_sampling_cap: float = _f(3.0, gt=0)
+
+    def __post_init__(self) -> None:
+        if self.backend == "vllm" and self.mode == "external" and not self.url:
+            raise ConfigError('generation.url is required with generation.mode = "external" (e.g. "http://host:8000")')
+        for key, value in self.env.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"generation.env.{key}: expected a string, got {_got(value)}")
+
+
+SECTIONS: dict[str, type] = {c.SECTION: c for c in (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig,
+                                                    EvalConfig, GenerationConfig)}
 
 
 @dataclass(frozen=True)
@@ -188,6 +260,7 @@ class Config:
     train: TrainConfig
     eval: EvalConfig
     rewards: list[dict[str, Any]]  # checked for a string `use`; the reward SDK validates the rest
+    generation: GenerationConfig = GenerationConfig()
 
     def __post_init__(self) -> None:
         if self.eval.max_completion_length is None:
@@ -252,6 +325,8 @@ def _got(value: Any) -> str:
 
 
 def _check_field(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    if value == [] and meta.get("allow_empty"):
+        return value
     ok, value = _coerce(value, tp)
     if not ok:
         if typing.get_origin(tp) is Literal:  # a choice reads better as a list than as a type

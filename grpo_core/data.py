@@ -14,6 +14,9 @@ from grpo_rewards.errors import ConfigError
 from .config import DATA_SUFFIXES, DataConfig
 
 _FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+# A generated task makes at most this many training prompts up front; a longer run goes through them
+# again, reshuffled each epoch (PromptStream), so a huge train.steps costs no time or memory at start.
+MAX_GENERATED_ROWS = 10_000
 
 
 def is_task(name: str, registry=None) -> bool:
@@ -78,14 +81,38 @@ def messages_for(prompt, system: str | None) -> list[dict]:
     return messages
 
 
-def encode_prompt(tokenizer, prompt, system: str | None) -> list[int]:
-    """Token ids of a prompt, through the model's chat template when it has one."""
+def prompt_problem(prompt) -> str | None:
+    """Why ``prompt`` cannot be a prompt (None when it can): text, or a list of chat messages."""
+    if isinstance(prompt, str):
+        return None
+    if isinstance(prompt, list) and prompt and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in prompt):
+        return None
+    if isinstance(prompt, list):
+        return "a list that is not chat messages ({'role': ..., 'content': ...})"
+    return "null" if prompt is None else f"{type(prompt).__name__} {repr(prompt)[:40]}"
+
+
+def check_prompts(rows: list[dict], column: str, split: str) -> None:
+    """Every row's prompt is text or chat messages: checked before the model loads, naming the row."""
+    for number, row in enumerate(rows):
+        problem = prompt_problem(row.get(column))
+        if problem is not None:
+            raise ConfigError(f"data.prompt: row {number} of split {split!r} holds {problem} in column "
+                              f"{column!r}, not text or a list of chat messages")
+
+
+def encode_prompt(tokenizer, prompt, system: str | None, max_length: int | None = None) -> list[int]:
+    """Token ids of a prompt, through the model's chat template when it has one. With ``max_length``
+    a longer prompt keeps its last ``max_length`` tokens (the question and the generation prompt)."""
     messages = messages_for(prompt, system)
     if getattr(tokenizer, "chat_template", None):
-        return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False))
-    text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-    return tokenizer(text, add_special_tokens=True)["input_ids"]
+        ids = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                 return_dict=False))
+    else:
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    return ids[-max_length:] if max_length is not None else ids
 
 
 def prompt_text(prompt) -> str:

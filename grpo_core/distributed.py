@@ -126,6 +126,14 @@ class Dist:
             raise
         self.close()
 
+    def server_env(self) -> dict:
+        """Environment for a server this rank starts for itself (a managed vLLM server): its own GPU."""
+        if not self.enabled:
+            return {}
+        visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        return {"CUDA_VISIBLE_DEVICES": visible[self.local_rank] if self.local_rank < len(visible)
+                else str(self.local_rank)}
+
     def reward_workers(self) -> int | None:
         """Worker processes for this rank's isolated rewards: its share of the cores (None: the pool's default,
         all of them, for a single process)."""
@@ -190,22 +198,30 @@ class Dist:
         self._collective("broadcast_object_list", td.broadcast_object_list, box, 0)
         return box[0]
 
-    def gather_batch(self, scores, lengths: list[int], truncated: list[bool]):
-        """The whole step's scores (a MixScores), completion lengths and truncation flags, rows in rank order."""
+    def gather_scores(self, scores):
+        """The whole step's MixScores (every rank's rows, in rank order; counts summed)."""
         if not self.enabled:
-            return scores, lengths, truncated
-        from grpo_rewards.mix import Counts, MixScores
+            return scores
+        from grpo_rewards.mix import MixScores
 
-        parts = self.gather((scores, lengths, truncated))
-        names = list(scores.rewards)
-        counts = {name: Counts() for name in names}
-        for s, _, _ in parts:
-            for name in names:
-                counts[name].add(s.counts[name])
-        merged = MixScores(total=[t for s, _, _ in parts for t in s.total],
-                           rewards={name: [v for s, _, _ in parts for v in s.rewards[name]] for name in names},
-                           weights=scores.weights, counts=counts)
-        return merged, [n for _, ls, _ in parts for n in ls], [t for _, _, ts in parts for t in ts]
+        parts, names = self.gather(scores), list(scores.rewards)
+        counts = {name: _summed([p.counts[name] for p in parts]) for name in names}
+        return MixScores(total=[t for p in parts for t in p.total],
+                         rewards={name: [v for p in parts for v in p.rewards[name]] for name in names},
+                         weights=scores.weights, counts=counts)
+
+    def combine(self, obj):
+        """``obj`` over every rank: lists concatenated in rank order, numbers summed, dicts and tuples item by
+        item (the step's metrics inputs)."""
+        return obj if not self.enabled else _combine(self.gather(obj))
+
+    def mean_metrics(self, metrics: dict) -> dict:
+        """Per-rank means averaged over ranks (equal shares), ``*_max`` keys their maximum."""
+        if not self.enabled:
+            return metrics
+        parts = self.gather(metrics)
+        return {k: max(p[k] for p in parts) if k.endswith("_max") else sum(p[k] for p in parts) / len(parts)
+                for k in metrics}
 
     def sum_gradients(self, params: list) -> None:
         """Sum the gradients of ``params`` over ranks, in one flat all-reduce."""
@@ -316,9 +332,9 @@ SINGLE = Dist()  # one process: no torch.distributed at all
 STARTUP_SECONDS = 1800  # the wait for every rank to join and load its model
 
 
-def from_env(prompts_per_step: int, environ=None) -> Dist:
+def from_env(grpo_cfg, environ=None) -> Dist:
     """The Dist of this process, from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE).
-    One process (no WORLD_SIZE, or 1) is SINGLE. A prompt count the world size does not divide is refused."""
+    One process (no WORLD_SIZE, or 1) is SINGLE. What cannot be split over the world is refused (check_world)."""
     env = os.environ if environ is None else environ
     world = int(env.get("WORLD_SIZE", "1") or 1)
     if world <= 1:
@@ -326,15 +342,20 @@ def from_env(prompts_per_step: int, environ=None) -> Dist:
     if "RANK" not in env:
         raise UserError(f"WORLD_SIZE={world} but no RANK in the environment: start ranks with torchrun "
                         f"(or grpo train --nproc-per-node N)")
-    check_world(prompts_per_step, world)
+    check_world(grpo_cfg, world)
     return Dist(rank=int(env["RANK"]), world_size=world, local_rank=int(env.get("LOCAL_RANK", 0)),
                 local_world_size=int(env.get("LOCAL_WORLD_SIZE", world)))
 
 
-def check_world(prompts_per_step: int, world: int) -> None:
-    if prompts_per_step % world:
-        raise ConfigError(f"grpo.prompts_per_step = {prompts_per_step} does not split over {world} ranks: "
+def check_world(grpo_cfg, world: int) -> None:
+    """Refuse, in one line, a [grpo] config that ``world`` ranks cannot share."""
+    if grpo_cfg.prompts_per_step % world:
+        raise ConfigError(f"grpo.prompts_per_step = {grpo_cfg.prompts_per_step} does not split over {world} ranks: "
                           f"use a multiple of {world} (each rank takes whole prompts)")
+    if world > 1 and getattr(grpo_cfg, "dynamic_sampling", False):
+        # its rounds would have each rank draw its own extra prompts and stop on its own count: not yet
+        raise ConfigError(f"grpo.dynamic_sampling = true is not supported with {world} ranks yet: run it in "
+                          f"one process, or set it to false")
 
 
 # -----------------------------------------------------------------------------
@@ -356,6 +377,37 @@ def prompt_generators(seed: int, step: int, first: int, count: int, device) -> l
 
     device = torch.device(device)
     return [torch.Generator(device=device).manual_seed(prompt_seed(seed, step, first + i)) for i in range(count)]
+
+
+class PromptGenerators:
+    """A step's sampling generators, handed out in the order prompts are sampled (step.generate): the first
+    ``take(n)`` gets those of prompts ``first .. first+n-1``, a further round (dynamic sampling) the next."""
+
+    def __init__(self, seed: int, step: int, first: int, device):
+        self.seed, self.step, self.next, self.device = seed, step, first, device
+
+    def take(self, n: int) -> list:
+        out = prompt_generators(self.seed, self.step, self.next, n, self.device)
+        self.next += n
+        return out
+
+
+def _combine(parts: list):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: _combine([p[k] for p in parts]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_combine(list(items)) for items in zip(*parts))
+    if isinstance(first, list):
+        return [x for p in parts for x in p]
+    return sum(parts)
+
+
+def _summed(counts: list):
+    total = type(counts[0])()
+    for c in counts:
+        total.add(c)
+    return total
 
 
 def nowhere(path: str, resume_after_step=None):

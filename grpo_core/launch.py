@@ -25,8 +25,9 @@ from .distributed import RankLost, check_world
 class Stopped(UserError):
     """The launcher got Ctrl-C or SIGTERM and the ranks stopped after their step."""
 
-    exit_status = 130
-
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_status = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as the ranks exit
 
 def torchrun_args(args) -> list[str]:
     """The torchrun command line (without `torchrun`) for `grpo train` args with --nproc-per-node & co."""
@@ -44,7 +45,8 @@ def torchrun_args(args) -> list[str]:
     else:
         out.append("--standalone")  # a rendezvous on a free local port
     train = ["train", *([args.config] if args.config else []), *(f"--set={o}" for o in args.overrides),
-             *(["--resume"] if args.resume else []), *(["--no-progress"] if args.no_progress else [])]
+             *(["--resume"] if args.resume else []), *(["--overwrite"] if getattr(args, "overwrite", False) else []),
+             *(["--no-progress"] if args.no_progress else [])]
     return out + ["--module", "grpo_core", *train]
 
 
@@ -54,7 +56,7 @@ def launch(args, cfg) -> None:
         raise UserError("--nproc-per-node inside a torchrun rank: run `grpo train` without it there")
     if args.nproc_per_node < 1 or args.nnodes < 1:
         raise UserError("--nproc-per-node and --nnodes must be at least 1")
-    check_world(cfg.grpo.prompts_per_step, args.nproc_per_node * args.nnodes)
+    check_world(cfg.grpo, args.nproc_per_node * args.nnodes)
     argv = torchrun_args(args)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.nproc_per_node)))
@@ -83,7 +85,7 @@ def launch(args, cfg) -> None:
             "; no checkpoint was saved: the same command starts again")) from None
     except SignalException as exc:
         raise Stopped(f"{exc.sigval.name}: the ranks were told to stop after their step (rank 0 saves a "
-                      f"checkpoint); continue with --resume") from None
+                      f"checkpoint); continue with --resume", int(exc.sigval)) from None
 
 
 def describe_failure(failures: dict) -> str:

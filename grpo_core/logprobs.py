@@ -82,7 +82,7 @@ def _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, 
     return torch.cat([last, rest.last_hidden_state], dim=1)
 
 
-def _chunk_logprobs(head, softcap, temperature, with_entropy, hidden, targets):
+def _chunk_logprobs(head, softcap, temperature, with_entropy, entropy_grad, hidden, targets):
     """log p(target) (and entropy) for a chunk of rows: hidden [R, H], targets [R]. float32 inside."""
     logits = head(hidden).float()
     if softcap:  # e.g. Gemma 2/3 squash logits with tanh inside their forward; mirror it
@@ -95,16 +95,17 @@ def _chunk_logprobs(head, softcap, temperature, with_entropy, hidden, targets):
     logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     if not with_entropy:
         return logp, None
-    # H = -sum p log p. Entropy is only logged: computed without a graph, so the backward keeps no extra
-    # [rows, vocab] buffers for it (gigabytes at a 150k vocabulary).
-    with torch.no_grad():
+    # H = -sum p log p. Unless an entropy bonus needs its gradient, entropy is only logged (or masks tokens):
+    # computed without a graph, so the backward keeps no extra [rows, vocab] buffers for it (gigabytes at a
+    # 150k vocabulary).
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
         entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
     return logp, entropy
 
 
 def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                         completion_length: int, *, temperature: float = 1.0, chunk_size: int = 1024,
-                        with_entropy: bool = False, group_size: int = 1):
+                        with_entropy: bool = False, entropy_grad: bool = False, group_size: int = 1):
     """Log-probs (and optionally entropies) of the completion tokens.
 
     input_ids / attention_mask: [B, P + T], a left-padded prompt of uniform length P followed by the
@@ -112,7 +113,8 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
 
     Returns (logp [B, T], entropy [B, T] or None), float32, where
       logp[b, t]    = log softmax(logits[b, P + t - 1] / temperature)[input_ids[b, P + t]]
-      entropy[b, t] = entropy of that same tempered next-token distribution (no gradient: it is a metric).
+      entropy[b, t] = entropy of that same tempered next-token distribution (with a gradient only when
+                      entropy_grad is set: an entropy bonus in the loss; else it is a metric).
     Padding positions of the completion get values too (of the pad token); the loss masks them.
 
     Gradients flow to whatever in the model requires grad (e.g. LoRA weights) when grad is enabled.
@@ -140,7 +142,7 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     softcap = getattr(config, "final_logit_softcapping", None)
 
     def run(h, y):
-        return _chunk_logprobs(head, softcap, temperature, with_entropy, h, y)
+        return _chunk_logprobs(head, softcap, temperature, with_entropy, entropy_grad, h, y)
 
     # checkpoint only pays when there is a backward to save memory for, and more than one chunk to save it on
     grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 import torch
-from grpo_rewards.errors import ConfigError
+from grpo_rewards.errors import ConfigError, first_line
 
 _DTYPES = {
     "float32": torch.float32,
@@ -111,8 +111,8 @@ def load_policy(
         raise ConfigError(f"model.quantization: expected 'none' or 'nf4', got {quantization!r}")
     if gradient_checkpointing not in (True, False, "auto"):
         raise ConfigError(f"model.gradient_checkpointing: expected true, false or 'auto', got {gradient_checkpointing!r}")
-    if adapter_path is not None and not os.path.isfile(os.path.join(adapter_path, "adapter_config.json")):
-        raise ConfigError(f"adapter path: no saved adapter (adapter_config.json) in: {adapter_path}")
+    if adapter_path is not None:
+        check_adapter(adapter_path)  # a damaged local adapter must not send peft looking for it on the hub
 
     name = os.path.expanduser(name)
     tokenizer = load_tokenizer(name)
@@ -150,7 +150,10 @@ def load_policy(
         _enable_checkpointing(model)
 
     if adapter_path is not None:
-        policy = PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+        try:
+            policy = PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes or modules that do not fit this model
+            raise ConfigError(f"adapter {adapter_path} does not fit model {name}: {first_line(err)}") from None
     else:
         lora = LoraConfig(
             r=lora_r,
@@ -269,6 +272,57 @@ def merged_for_sampling(model, max_bytes: int = MERGE_FOR_SAMPLING_MAX_BYTES) ->
     finally:
         for base, weight in originals:
             base.weight = weight
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def check_adapter(path: str, lora_r: int | None = None) -> None:
+    """Raise ConfigError unless ``path`` holds a complete, readable LoRA adapter: its config parses, its
+    weights file is there and every tensor in it reads back, with the rank the config (and ``lora_r``,
+    when given) says. Loading then never falls through to a hub lookup of a local path."""
+    import json
+
+    def bad(reason):
+        return ConfigError(f"adapter {path}: {reason}")
+
+    config_file = os.path.join(path, "adapter_config.json")
+    if not os.path.isdir(path):
+        raise bad("no such directory")
+    if not os.path.isfile(config_file):
+        raise bad("adapter_config.json is missing")
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise bad(f"adapter_config.json cannot be read ({type(err).__name__}: {err})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("r"), int):
+        raise bad("adapter_config.json is not a LoRA adapter config (no integer 'r')")
+    rank = config["r"]
+    if lora_r is not None and rank != lora_r:
+        raise bad(f"its rank is {rank}, the run's lora.r is {lora_r}")
+    weights = next((os.path.join(path, w) for w in ADAPTER_WEIGHTS if os.path.isfile(os.path.join(path, w))), None)
+    if weights is None:
+        raise bad(f"{ADAPTER_WEIGHTS[0]} is missing")
+    if weights.endswith(".bin"):
+        return  # the old pickle format: peft reads it, we do not second-guess it
+    from safetensors import safe_open
+
+    patterned = bool(config.get("rank_pattern"))  # per-module ranks: no single rank to check against
+    try:
+        with safe_open(weights, framework="pt") as f:
+            keys = list(f.keys())
+            for key in keys:
+                shape = tuple(f.get_tensor(key).shape)  # reads every byte: a cut file fails here
+                if not patterned and (("lora_A" in key and shape[:1] != (rank,))
+                                      or ("lora_B" in key and shape[1:2] != (rank,))):
+                    raise bad(f"tensor {key} has shape {shape}, not rank {rank}")
+    except ConfigError:
+        raise
+    except Exception as err:  # SafetensorError and friends: a truncated or garbled file
+        raise bad(f"{os.path.basename(weights)} cannot be read ({first_line(err)})") from None
+    if not keys:
+        raise bad(f"{os.path.basename(weights)} holds no tensors")
 
 
 def save_adapter(model, tokenizer, path: str | os.PathLike) -> None:

@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from grpo_rewards import streams
 from grpo_rewards.errors import ConfigError
 
 from .config import Config, apply_override, config_from_dict, config_to_dict, load_config, resolve_model_path
@@ -38,6 +39,8 @@ NF4_BLOCK, NF4_BLOCK2 = 64, 256  # bitsandbytes blocksizes: weights, then double
 SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "float32": 4}  # auto = bf16 on a bf16-capable GPU
+VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization when none is given
+ASSUMED_GPU_BYTES = 24 * GiB  # the GPU a server's share is a fraction of, when no --gpu-memory is given
 
 
 @dataclass(frozen=True)
@@ -208,11 +211,14 @@ class Plan:
 
 
 def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | None = None,
-                alternatives: bool = True, world_size: int = 1) -> Plan:
+                alternatives: bool = True, gpu_bytes: int | None = None, world_size: int = 1) -> Plan:
     """Predict the peak GPU memory of one `grpo train` step of ``cfg`` on a CUDA GPU (``prompt_length``:
     padded prompt tokens, default DEFAULT_PROMPT_LENGTH). ``arch`` skips reading the model's config.
     The old-policy and reference passes (num_iterations > 1, beta > 0) run the same micro-batches without
-    autograd, so they always need less than the training pass and never set the peak. With ``world_size``
+    autograd, so they always need less than the training pass and never set the peak. With a managed vLLM
+    server (generation.backend = "vllm") the trainer does not sample: the server's share of the GPU
+    (generation.gpu_memory_utilization of ``gpu_bytes``) replaces the generation terms; asleep during
+    training (generation.sleep), it keeps only its CUDA context (assumed, not measured). With ``world_size``
     ranks (torchrun) the plan is per GPU: each holds the whole model and its 1/world_size of the prompts."""
     arch = arch or load_arch(cfg.model.name, cfg.model.trust_remote_code)
     P = DEFAULT_PROMPT_LENGTH if prompt_length is None else prompt_length
@@ -225,7 +231,7 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     targets = lora_targets(lora.target_modules)
     H, V, nl = arch.hidden, arch.vocab, arch.layers
     T, L = g.max_completion_length, P + g.max_completion_length
-    check_world(g.prompts_per_step, world_size)
+    check_world(g, world_size)
     B = g.prompts_per_step // world_size  # prompts sampled and trained per step on each GPU
     N = B * g.num_generations
     M = math.ceil(N / t.gradient_accumulation_steps)  # rows per micro-batch (step.py's _micro_batches)
@@ -239,6 +245,7 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     # layer input, normed input (4H) and SiLU output + peft's clone of the base result (2I) in the compute
     # dtype, plus peft's fp32 copy of the input (H) and the adapter's fp32 output and scaled output (2I)
     forward_per_token = db * (4 * H + 2 * arch.intermediate) + 4 * (H + 2 * arch.intermediate)
+    server = cfg.generation.backend == "vllm"
     terms = [
         Term("base weights", "resident", base_weight_bytes(arch, cfg.model.quantization, db),
              ("NF4 projections (4 bits + 8-bit absmax/64 + fp32 absmax/256 blocks); " if nf4 else "all ")
@@ -246,18 +253,22 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
         Term("LoRA weights", "resident", 4 * n_lora, f"{n_lora:,} params, fp32 (peft upcasts adapters of a bf16 base)"),
         Term("optimizer states", "resident", int(adam * n_lora), f"{t.optimizer}: {adam:g} bytes per LoRA param"),
         Term("CUDA context", "resident", CUDA_CONTEXT_BYTES, "context, cuBLAS workspace, kernels (assumed)"),
-        Term("KV cache", "generation", kv_cache_bytes(arch, N, L, db),
-             f"{N} rows x {L} tokens, 2 x layers x kv_heads x head_dim", "decode"),
-        Term("prefill activations", "generation",
-             B * P * forward_per_token + B * P * P * (1 + db) + kv_cache_bytes(arch, B, P, db),
-             f"{B} prompt(s) x {P} tokens: one layer's activations, mask, the prompts' KV cache", "prefill"),
-        Term("KV cache growth", "generation", kv_cache_bytes(arch, N, L, db) // (2 * nl),
-             "DynamicCache concatenates: one layer's keys briefly exist twice", "decode"),
-        Term("decode logits", "generation", N * V * (db + 8 + (29 if g.top_p < 1 else 0)),
-             f"[{N}, vocab]: head output, tempered fp32, probabilities" + (", top-p sort" if g.top_p < 1 else ""),
-             "decode"),
-        Term("LoRA gradients", "training", 4 * n_lora, "fp32, from the first backward to zero_grad"),
+        *(_server_terms(cfg, gpu_bytes) if server else []),
     ]
+    if not server:  # a vLLM server samples in its own share of the GPU (above), not in the trainer's
+        terms += [
+            Term("KV cache", "generation", kv_cache_bytes(arch, N, L, db),
+                 f"{N} rows x {L} tokens, 2 x layers x kv_heads x head_dim", "decode"),
+            Term("prefill activations", "generation",
+                 B * P * forward_per_token + B * P * P * (1 + db) + kv_cache_bytes(arch, B, P, db),
+                 f"{B} prompt(s) x {P} tokens: one layer's activations, mask, the prompts' KV cache", "prefill"),
+            Term("KV cache growth", "generation", kv_cache_bytes(arch, N, L, db) // (2 * nl),
+                 "DynamicCache concatenates: one layer's keys briefly exist twice", "decode"),
+            Term("decode logits", "generation", N * V * (db + 8 + (29 if g.top_p < 1 else 0)),
+                 f"[{N}, vocab]: head output, tempered fp32, probabilities" + (", top-p sort" if g.top_p < 1 else ""),
+                 "decode"),
+        ]
+    terms.append(Term("LoRA gradients", "training", 4 * n_lora, "fp32, from the first backward to zero_grad"))
     if world_size > 1:  # distributed.sum_gradients: one flat fp32 copy, after the backward passes
         terms.append(Term("gradient all-reduce buffer", "training", 4 * n_lora, "flat fp32 copy of the LoRA "
                           "gradients; NCCL's own buffers not counted (not measured)", "gradient sync"))
@@ -280,10 +291,13 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     ]
     if nf4:
         terms += [Term("NF4 dequantized weight", phase, dequant, "largest projection in the compute dtype", moment)
-                  for phase, moment in (("generation", "prefill"), ("training", "layer backward"))]
+                  for phase, moment in (("generation", "prefill"), ("training", "layer backward"))
+                  if not (server and phase == "generation")]
     work = {p: phase_bytes(terms, p) for p in ("generation", "training")}
     peak_phase = max(work, key=work.get)
-    terms.append(Term("fragmentation margin", "margin", int(FRAGMENTATION * work[peak_phase]),
+    # the margin is the trainer's caching allocator's: a vLLM server's share is allocated by vLLM, up front
+    own = phase_bytes([x for x in terms if not x.name.startswith("vLLM server")], peak_phase)
+    terms.append(Term("fragmentation margin", "margin", int(FRAGMENTATION * own),
                       f"{FRAGMENTATION:.0%} of the {peak_phase} working set (assumed)"))
     total = sum(x.bytes for x in terms if x.phase in ("resident", "margin")) + work[peak_phase]
     assumptions = {"prompt_length": P, "completion_length": T, "rows_per_step": N, "rows_per_micro_batch": M,
@@ -294,10 +308,27 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     plan = Plan(cfg.model.name, arch, assumptions, terms, peak_phase, total)
     if alternatives:
         totals = [(remedy, plan_memory(changed, prompt_length=P, arch=arch, alternatives=False,
-                                       world_size=world_size).total_bytes)
+                                       gpu_bytes=gpu_bytes, world_size=world_size).total_bytes)
                   for remedy, changed in _remedies(cfg, plan)]
         plan.alternatives = [(remedy, b) for remedy, b in totals if b < total]  # only what lowers the peak
     return plan
+
+
+def _server_terms(cfg: Config, gpu_bytes: int | None) -> list[Term]:
+    """The vLLM server's share of the GPU, when grpo starts it on the trainer's GPU (managed mode)."""
+    gen = cfg.generation
+    if gen.mode != "managed":
+        return []  # an external server's memory is wherever that server runs
+    share = gen.gpu_memory_utilization or VLLM_DEFAULT_UTILIZATION
+    total = gpu_bytes or ASSUMED_GPU_BYTES
+    # vLLM fills its share: its own copy of the weights (NF4: --quantization bitsandbytes), then KV cache
+    note = (f"generation.gpu_memory_utilization {share:g}" if gen.gpu_memory_utilization else
+            f"vLLM's default {share:g}: set generation.gpu_memory_utilization") + \
+           f" x {total / GiB:.0f} GiB" + ("" if gpu_bytes else " (assumed GPU; give --gpu-memory)")
+    if gen.sleep is False:
+        return [Term("vLLM server", "resident", int(share * total), note)]
+    return [Term("vLLM server (awake)", "generation", int(share * total), note),
+            Term("vLLM server (asleep)", "resident", CUDA_CONTEXT_BYTES, "its CUDA context stays (assumed)")]
 
 
 def _remedies(cfg: Config, plan: Plan) -> list[tuple[str, ...]]:
@@ -408,11 +439,12 @@ def run_plan(config_path: str | None, overrides: list[str], gpu_memory: str | No
     cfg = load_config(config_path, overrides, require_rewards=False)  # planning needs no rewards
     if world_size < 1:
         raise ConfigError(f"--world-size must be at least 1 (got {world_size})")
-    plan = plan_memory(cfg, prompt_length=prompt_length, world_size=world_size)
+    plan = plan_memory(cfg, prompt_length=prompt_length, gpu_bytes=budget, world_size=world_size)
     fits = budget is None or plan.total_bytes <= budget
+    out = streams.results()  # stdout, and only our output (streams.py)
     if as_json:
         print(json.dumps({**plan.to_dict(), "budget_bytes": budget, "fits": None if budget is None else fits,
-                          "spare_bytes": None if budget is None else budget - plan.total_bytes}))
+                          "spare_bytes": None if budget is None else budget - plan.total_bytes}), file=out)
     else:
-        print(format_plan(plan, budget))
+        print(format_plan(plan, budget), file=out)
     return 0 if fits else 1

@@ -26,6 +26,9 @@ class Rollout:
     truncated: torch.Tensor  # [B*G] bool: reached max_new_tokens without an EOS
     completion_lengths: torch.Tensor  # [B*G] long: generated tokens, EOS included
     num_generations: int  # G
+    # Filled by a backend that samples with weights of its own (generation/vllm.py), None otherwise:
+    sampler_logprobs: torch.Tensor | None = None  # [B*G, T] float32: the sampler's log-prob of each token
+    adapter_versions: list[int] | None = None  # [B*G]: training steps the sampling adapter had seen
 
     @property
     def num_prompts(self) -> int:
@@ -77,23 +80,14 @@ def _left_pad(prompt_ids: list[list[int]], pad_id: int, device) -> tuple[torch.T
     return ids.to(device), mask.to(device)
 
 
-def _next_tokens(
-    logits: torch.Tensor,
-    *,
-    ban: torch.Tensor | None,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator | None,
-    uniforms: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One token per row from last-position logits [N, V]: greedy at temperature 0, else sampled (from
-    ``uniforms`` [N, 1] when given, else from ``generator``)."""
-    logits = logits.float()  # softmax and cumulative sums in bf16 would bias the sampled distribution
-    if ban is not None:  # EOS before min_new_tokens
-        logits = logits.index_fill(-1, ban, float("-inf"))
-    if temperature == 0:
-        return logits.argmax(dim=-1)
+def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019), as transformers applies it: the logit of every token
+    already in the prompt or the completion is divided by ``penalty`` when positive, multiplied when negative."""
+    return torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+
+
+def warp(logits: torch.Tensor, *, temperature: float, top_k: int, top_p: float, min_p: float) -> torch.Tensor:
+    """Sampling filters on float logits [N, V], in transformers' order: temperature, top-k, top-p, min-p."""
     if temperature != 1.0:
         logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
@@ -106,6 +100,37 @@ def _next_tokens(
         drop = probs.cumsum(dim=-1) - probs > top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+    if min_p > 0:
+        # min-p sampling (Nguyen et al. 2024, arXiv:2407.01082): keep tokens at least min_p x the top one's
+        # probability; the top token itself always stays
+        probs = logits.softmax(dim=-1)
+        logits = logits.masked_fill(probs < min_p * probs.amax(dim=-1, keepdim=True), float("-inf"))
+    return logits
+
+
+def _next_tokens(
+    logits: torch.Tensor,
+    *,
+    ban: torch.Tensor | None,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+    min_p: float = 0.0,
+    repetition_penalty: float = 1.0,
+    seen: torch.Tensor | None = None,
+    uniforms: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One token per row from last-position logits [N, V]: greedy at temperature 0, else sampled (from
+    ``uniforms`` [N, 1] when given, else from ``generator``)."""
+    logits = logits.float()  # softmax and cumulative sums in bf16 would bias the sampled distribution
+    if seen is not None:
+        logits = penalize_repeats(logits, seen, repetition_penalty)
+    if ban is not None:  # EOS before min_new_tokens
+        logits = logits.index_fill(-1, ban, float("-inf"))
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = warp(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
     return _inverse_cdf_sample(logits.softmax(dim=-1), generator, uniforms)
 
 
@@ -128,7 +153,8 @@ def _inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None,
     return torch.where(drawn > 0, tokens.squeeze(-1), probs.argmax(dim=-1))
 
 
-def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k) -> None:
+def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,
+              repetition_penalty) -> None:
     if not prompt_ids or any(len(p) == 0 for p in prompt_ids):
         raise ValueError("sample_groups needs at least one prompt, and no empty prompt")
     if num_generations < 1 or max_new_tokens < 1:
@@ -137,6 +163,8 @@ def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, tempe
         raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {min_new_tokens}")
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
         raise ValueError(f"need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}")
+    if not 0 <= min_p < 1 or repetition_penalty <= 0:
+        raise ValueError(f"need 0 <= min_p < 1 and repetition_penalty > 0; got {min_p}, {repetition_penalty}")
 
 
 @torch.no_grad()
@@ -151,20 +179,24 @@ def sample_groups(
     temperature: float = 1.0,
     top_p: float = 1.0,
     top_k: int = 0,
+    min_p: float = 0.0,
+    repetition_penalty: float = 1.0,
     generator: torch.Generator | list[torch.Generator] | None = None,
     eos_token_ids: list[int] | int | None = None,
     finish_check_every: int | None = None,
 ) -> Rollout:
     """Sample ``num_generations`` completions for each prompt (token ids, no padding) with the policy as it is.
 
-    ``temperature=0`` decodes greedily. Sampling stops at any of ``eos_token_ids`` (default: the tokenizer's
+    ``temperature=0`` decodes greedily; ``repetition_penalty`` applies to greedy decoding too, the other
+    filters (top_k, top_p, min_p) only to sampling. Sampling stops at any of ``eos_token_ids`` (default: the tokenizer's
     and the generation config's EOS ids), which are banned before ``min_new_tokens``, or at ``max_new_tokens``.
     ``finish_check_every``: how many steps between checks that every row has finished; each check waits for
     the device, so on a GPU it defaults to 8 (at most 7 wasted steps at the end), on the CPU to 1 (free there).
     ``generator`` may be a list, one per prompt: each group then draws its own uniforms, up front, so that a
     prompt's completions do not depend on which other prompts share the batch (distributed.prompt_generators).
     """
-    _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k)
+    _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,
+              repetition_penalty)
     base = _base_model(model)
     device = base.device
     if eos_token_ids is None:
@@ -208,6 +240,11 @@ def sample_groups(
         tokens = torch.full((rows, max_new_tokens), pad_id, dtype=torch.long, device=device)
         generated = torch.zeros((rows, max_new_tokens), dtype=torch.bool, device=device)
         finished = torch.zeros(rows, dtype=torch.bool, device=device)
+        seen = None  # [rows, vocab] tokens so far (prompt included), only when a repetition penalty needs them
+        if repetition_penalty != 1.0:
+            seen = torch.zeros((rows, logits.shape[-1]), device=device)
+            seen.scatter_add_(1, prompt.repeat_interleave(G, dim=0), prompt_mask.to(seen.dtype))
+            seen = seen > 0
 
         for step in range(max_new_tokens):
             token = _next_tokens(
@@ -217,6 +254,9 @@ def sample_groups(
                 top_k=top_k,
                 top_p=top_p,
                 generator=generator,
+                min_p=min_p,
+                repetition_penalty=repetition_penalty,
+                seen=seen,
                 uniforms=None if uniforms is None else uniforms[:, step:step + 1],
             )
             alive = ~finished
@@ -224,6 +264,8 @@ def sample_groups(
             tokens[:, step] = token
             generated[:, step] = alive
             finished = finished | (alive & torch.isin(token, eos))
+            if seen is not None:
+                seen[torch.arange(rows, device=device), token] = True
             if step + 1 == max_new_tokens:
                 break
             if (step + 1) % finish_check_every == 0 and bool(finished.all()):

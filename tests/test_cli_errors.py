@@ -28,6 +28,12 @@ CASES = [
      "column 'query' is not in"),
     ("unknown reward", lambda text: text.replace('use = "format.regex"', 'use = "format.regexp"'),
      "unknown reward 'format.regexp'"),
+    ("unknown loss option", lambda text: text.replace("num_generations = 4", 'num_generations = 4\nloss = "sapo"\n'
+                                                      "loss_options = { tau = 2.0 }"),
+     "grpo.loss_options: loss 'sapo': got an unexpected keyword argument 'tau' (it takes temperature_pos, "
+     "temperature_neg)"),
+    ("bad weight schedule", lambda text: text.replace("weight = 0.5", "weight = { start = 1.0, end = 0.0 }"),
+     "rewards[1].weight: a weight schedule needs 'steps'"),
 ]
 
 
@@ -53,7 +59,7 @@ def test_bad_set_override(paths, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(config_text(model, data, run))
     result = run_cli("train", str(config), "--set", "grpo.loss=ppo")
-    assert result.returncode == 2 and "grpo.loss must be one of" in result.stderr
+    assert result.returncode == 2 and "grpo.loss: unknown loss 'ppo'" in result.stderr
 
 
 def test_resume_without_checkpoint(paths, tmp_path):

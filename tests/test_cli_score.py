@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from sdk_fixtures import run_cli
+from sdk_fixtures import pip_install_plugin, run_cli
 
 # DESIGN.md's complete third-party plugin, verbatim in substance.
 SHOUTING = '''
@@ -27,31 +27,9 @@ def register_rewards(register):
     register("length_target", LengthTarget)
 '''
 
-PYPROJECT = '''
-[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "grpo-shouting"
-version = "1.2.3"
-dependencies = ["grpo-rewards"]
-
-[project.entry-points.grpo_rewards]
-shouting = "grpo_shouting"
-'''
-
-
 @pytest.fixture(scope="module")
 def installed_shouting(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src")
-    (src / "grpo_shouting").mkdir()
-    (src / "grpo_shouting" / "__init__.py").write_text(SHOUTING)
-    (src / "pyproject.toml").write_text(PYPROJECT)
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(src)], check=True, capture_output=True)
-    return target
+    return pip_install_plugin(tmp_path_factory, "grpo-shouting", "grpo_shouting", SHOUTING, "1.2.3", "shouting")
 
 
 def write(path, text):

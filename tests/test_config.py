@@ -295,8 +295,18 @@ def test_system_and_options():
     ("top_k = -1", "grpo.top_k must be at least 0 (got -1)"),
     ("beta = -0.1", "grpo.beta must be at least 0 (got -0.1)"),
     ("beta = nan", "grpo.beta must be a finite number (got nan)"),
-    ('loss = "ppo"', 'grpo.loss must be one of grpo, bnpo, dr_grpo, dapo (got "ppo")'),
-    ("loss = 1", "grpo.loss must be one of grpo, bnpo, dr_grpo, dapo (got 1)"),
+    ("loss = 1", "grpo.loss: expected a string, got integer 1"),  # the name is checked against the registry later
+    ('importance_sampling_level = "group"', 'grpo.importance_sampling_level must be one of token, sequence (got "group")'),
+    ("delta = 1.1", "grpo.delta must be at least 1 + grpo.epsilon_high (1.2), so that it caps only negative "
+                    "advantages (got 1.1)"),
+    ("top_entropy_quantile = 1.5", "grpo.top_entropy_quantile must be at most 1 (got 1.5)"),
+    ("min_p = 1", "grpo.min_p must be less than 1 (got 1.0)"),
+    ("repetition_penalty = 0", "grpo.repetition_penalty must be greater than 0 (got 0.0)"),
+    ("max_generation_rounds = 0", "grpo.max_generation_rounds must be at least 1 (got 0)"),
+    ("max_round_prompts = 3", "grpo.max_round_prompts must be at least grpo.prompts_per_step (4) (got 3)"),
+    ('multi_objective = "normalize_then_sum"\nscale_rewards = "batch"',
+     'grpo.scale_rewards applies to multi_objective = "sum_then_normalize"; normalize_then_sum normalises each '
+     'reward in its group, then the sum over the batch'),
     ('scale_rewards = "std"', 'grpo.scale_rewards must be one of group, batch, none (got "std")'),
     ("min_completion_length = 300",
      "grpo.min_completion_length must be at most grpo.max_completion_length (256) (got 300)"),
@@ -467,6 +477,6 @@ def test_written_config_lists_every_key():
 
 def test_config_to_dict():
     d = config_to_dict(load(MINIMAL))
-    assert set(d) == {"model", "lora", "data", "grpo", "train", "eval", "rewards"}
+    assert set(d) == {"model", "lora", "data", "grpo", "train", "eval", "generation", "rewards"}
     assert "system" not in d["data"]  # absent stays absent
     assert d["grpo"]["num_generations"] == 8 and d["rewards"] == [{"use": "math"}]

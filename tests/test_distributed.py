@@ -26,9 +26,15 @@ TIMING_KEYS = {"tokens_per_second", "step_seconds", "generation_seconds", "scori
 # -----------------------------------------------------------------------------
 # in one process
 
+def _grpo_cfg(prompts=8, dynamic=False):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(prompts_per_step=prompts, dynamic_sampling=dynamic)
+
+
 def test_one_process_is_single_and_untouched():
-    assert from_env(6, environ={}) is distributed.SINGLE
-    assert from_env(6, environ={"WORLD_SIZE": "1", "RANK": "0"}) is distributed.SINGLE
+    assert from_env(_grpo_cfg(6), environ={}) is distributed.SINGLE
+    assert from_env(_grpo_cfg(6, dynamic=True), environ={"WORLD_SIZE": "1", "RANK": "0"}) is distributed.SINGLE
     single = distributed.SINGLE
     rows = list(range(6))
     assert single.shard(rows) == (rows, 0) and single.split(rows) == rows
@@ -42,7 +48,7 @@ def test_one_process_is_single_and_untouched():
 
 def test_prompts_split_into_whole_prompts_per_rank():
     env = {"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2"}
-    d = from_env(8, environ=env)
+    d = from_env(_grpo_cfg(8), environ=env)
     assert (d.rank, d.world_size, d.local_world_size) == (2, 4, 2) and d.enabled and not d.is_main
     assert d.shard(list("abcdefgh")) == (["e", "f"], 4)
     assert d.mine(torch.arange(16)).tolist() == [8, 9, 10, 11]  # rows of the whole batch, G=2
@@ -53,11 +59,13 @@ def test_prompts_split_into_whole_prompts_per_rank():
     assert d.reward_workers() == max(1, cores // 2)  # this rank's share of the machine's cores
 
 
-def test_a_count_the_world_does_not_divide_is_one_line():
+def test_what_the_world_cannot_share_is_one_line():
     from grpo_rewards.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"grpo.prompts_per_step = 6 does not split over 4 ranks"):
-        from_env(6, environ={"WORLD_SIZE": "4", "RANK": "0"})
+        from_env(_grpo_cfg(6), environ={"WORLD_SIZE": "4", "RANK": "0"})
+    with pytest.raises(ConfigError, match=r"grpo.dynamic_sampling = true is not supported with 2 ranks"):
+        from_env(_grpo_cfg(8, dynamic=True), environ={"WORLD_SIZE": "2", "RANK": "1"})
 
 
 def test_prompt_seeds_depend_on_seed_step_and_index_only():
@@ -389,7 +397,7 @@ def test_sigterm_to_the_launcher_stops_every_rank_after_its_step_and_one_process
     tree = _tree(proc.pid)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
+    assert proc.returncode == 143, err[-3000:]  # 128 + SIGTERM, as a shell reports it
     assert not [pid for pid in tree if _alive(pid)], "processes outlived the run"
     assert "grpo: error: stopped after step" in err and "continue with --resume" in err
     from grpo_core import checkpoint

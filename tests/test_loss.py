@@ -1,11 +1,13 @@
-"""grpo_core.loss against numbers worked out by hand in the comments."""
+"""grpo_core.losses (the built-in advantage estimator and the loss family) against numbers worked out by hand."""
 
 import math
 
 import pytest
 import torch
 
-from grpo_core.loss import batch_counts, group_advantages, k3, policy_loss
+from grpo_core.losses.advantages import group_advantages
+from grpo_core.losses.compute import batch_counts, k3, policy_loss
+from grpo_rewards.errors import ConfigError
 
 # -----------------------------------------------------------------------------
 # advantages
@@ -212,7 +214,7 @@ def test_gradient_direction():
 
 
 def test_unknown_loss_type():
-    with pytest.raises(ValueError, match="loss must be one of"):
+    with pytest.raises(ConfigError, match="unknown loss 'ppo'.*Installed losses: bnpo, cispo, dapo"):
         policy_loss(torch.zeros(1, 1), None, None, torch.zeros(1), torch.ones(1, 1), loss_type="ppo")
 
 

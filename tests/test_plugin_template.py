@@ -31,7 +31,7 @@ def test_template_own_tests_pass_after_copying_it_out(installed):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(copy / "tests")],
                             cwd=copy, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout
 
 
 def test_template_is_discovered_and_listed(installed):

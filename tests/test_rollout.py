@@ -245,3 +245,62 @@ def test_inverse_cdf_sampler_takes_the_argmax_when_rounding_lands_on_a_zero(monk
     # a uniform draw that rounds up to the total makes searchsorted run off the end, onto a zero token
     monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.ones(1, 1))
     assert _inverse_cdf_sample(torch.tensor([[0.25, 0.75, 0.0]]), None).tolist() == [1]
+
+
+# -----------------------------------------------------------------------------
+# min_p and repetition_penalty: the same numbers as transformers' own processors
+
+
+def test_filters_equal_transformers_processors():
+    from transformers.generation.logits_process import (MinPLogitsWarper, RepetitionPenaltyLogitsProcessor,
+                                                        TemperatureLogitsWarper, TopKLogitsWarper)
+
+    from grpo_core.rollout import penalize_repeats, warp
+
+    torch.manual_seed(0)
+    logits = torch.randn(4, 32) * 3
+    ids = torch.randint(0, 32, (4, 6))
+    for temperature, top_k, min_p in ((1.0, 0, 0.1), (0.7, 0, 0.05), (1.3, 8, 0.2)):
+        ours = warp(logits, temperature=temperature, top_k=top_k, top_p=1.0, min_p=min_p)
+        theirs = TemperatureLogitsWarper(temperature)(ids, logits.clone())
+        if top_k:
+            theirs = TopKLogitsWarper(top_k)(ids, theirs)
+        theirs = MinPLogitsWarper(min_p)(ids, theirs)
+        assert torch.equal(ours.isinf(), theirs.isinf()) and ours.isinf().any()
+        torch.testing.assert_close(ours[~ours.isinf()], theirs[~theirs.isinf()])
+    seen = torch.zeros(4, 32, dtype=torch.bool).scatter_(1, ids, True)
+    torch.testing.assert_close(penalize_repeats(logits, seen, 1.3),
+                               RepetitionPenaltyLogitsProcessor(1.3)(ids, logits.clone()))
+
+
+def test_repetition_penalty_decodes_as_transformers_generate(model, tokenizer):
+    n = 10
+    for prompt in PROMPTS:
+        ours = sample_groups(model, tokenizer, [prompt], num_generations=2, max_new_tokens=n, min_new_tokens=n,
+                             temperature=0, repetition_penalty=1.8)
+        ref = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                             pad_token_id=PAD, repetition_penalty=1.8)
+        assert ours.completion_ids[0].tolist() == ref[0, len(prompt):].tolist()
+        assert ours.completion_ids[1].tolist() == ref[0, len(prompt):].tolist()
+        plain = sample_groups(model, tokenizer, [prompt], num_generations=1, max_new_tokens=n, min_new_tokens=n,
+                              temperature=0)
+        if ours.completion_ids[0].tolist() != plain.completion_ids[0].tolist():
+            break
+    else:
+        raise AssertionError("the penalty changed no completion: the comparison shows nothing")
+
+
+def test_min_p_draws_only_tokens_above_the_threshold(model, tokenizer):
+    from grpo_core.rollout import _next_tokens
+
+    # probabilities 0.4, 0.3, 0.15, 0.1, 0.05: min_p = 0.3 keeps those >= 0.12, i.e. tokens 0, 1, 2
+    logits = torch.tensor([[0.4, 0.3, 0.15, 0.1, 0.05]]).log().expand(4000, 5)
+    drawn = _next_tokens(logits, ban=None, temperature=1.0, top_k=0, top_p=1.0, generator=_gen(), min_p=0.3)
+    assert set(drawn.tolist()) == {0, 1, 2}
+    # renormalised 0.4 / 0.85 = 0.47 for token 0
+    assert (drawn == 0).float().mean().item() == pytest.approx(0.4 / 0.85, abs=0.03)
+    a = sample_groups(model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=8, generator=_gen(3), min_p=0.3)
+    b = sample_groups(model, tokenizer, PROMPTS, num_generations=4, max_new_tokens=8, generator=_gen(3), min_p=0.3)
+    assert torch.equal(a.completion_ids, b.completion_ids)
+    with pytest.raises(ValueError, match="min_p"):
+        sample_groups(model, tokenizer, PROMPTS, num_generations=1, max_new_tokens=2, min_p=1.0)

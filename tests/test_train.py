@@ -80,7 +80,7 @@ def test_interrupted_run_resumes_exactly(tiny, tmp_path):
 
     broken = tmp_path / "broken.toml"
     broken.write_text(config_text(model, data, tmp_path / "b", **steps))
-    with pytest.raises(Interrupted, match="stopped after step 2"):
+    with pytest.raises(Interrupted, match="stopped by SIGINT after step 2"):
         train(load(broken), on_step=ctrl_c_at_step_2, progress=False)
     assert (tmp_path / "b" / "checkpoints" / "step-000002" / "adapter" / "adapter_config.json").exists()
     assert not (tmp_path / "b" / "summary.json").exists()
@@ -96,6 +96,8 @@ def test_interrupted_run_resumes_exactly(tiny, tmp_path):
 
 def test_crash_during_save_keeps_previous_checkpoint(tiny, tmp_path, monkeypatch):
     import torch
+
+    from grpo_rewards.errors import UserError
 
     from grpo_core import checkpoint
     from grpo_core.trainer import train
@@ -113,8 +115,9 @@ def test_crash_during_save_keeps_previous_checkpoint(tiny, tmp_path, monkeypatch
         return real_save(obj, path, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="checkpoint step-000002 not saved .*: disk full; step-000001 is kept"):
         train(load(config), progress=False)
+    assert not [d for d in os.listdir(tmp_path / "run" / "checkpoints") if d.endswith(".partial")]
     latest = checkpoint.latest(str(tmp_path / "run"))
     assert latest.endswith("step-000001")
     assert checkpoint.load_state(latest)["step"] == 1

@@ -1,11 +1,13 @@
 """grpo-rewards: the reward SDK. Depends on pluggy and the standard library only.
 
-Plugin authors need ``hookimpl`` (and ``isolated`` for CPU-heavy verifiers); engines use
+Plugin authors need ``hookimpl`` (``isolated`` for CPU-heavy verifiers, ``columns`` to declare the
+dataset columns a reward reads through ``**fields``); engines use
 ``RewardMix``; tests use ``grpo_rewards.testing``.
 """
 import pluggy
 
 from .errors import ConfigError, RewardError, UserError
+from .inputs import columns
 
 hookimpl = pluggy.HookimplMarker("grpo_rewards")
 
@@ -34,4 +36,4 @@ def __getattr__(name):  # RewardMix imports the runtime; keep `import grpo_rewar
     raise AttributeError(f"module 'grpo_rewards' has no attribute {name!r}")
 
 
-__all__ = ["hookimpl", "isolated", "RewardMix", "UserError", "ConfigError", "RewardError"]
+__all__ = ["hookimpl", "isolated", "columns", "RewardMix", "UserError", "ConfigError", "RewardError"]

@@ -3,7 +3,8 @@
 A reward receives only the arguments it declares, by name, from the batch: ``prompts``,
 ``completions``, ``completion_ids``, ``truncated`` and every dataset column; a ``**fields``
 parameter receives everything it did not name. This is TRL's convention, so TRL and open-r1
-reward functions work unchanged. A registered class is built once with its config ``options``.
+reward functions work unchanged. A registered class is built once with its config ``options``;
+a registered factory (``factory=True``) is called once with them and returns the reward.
 """
 from __future__ import annotations
 
@@ -21,21 +22,31 @@ def _signature(fn):
         return None
 
 
-def build(use: str, obj, options: dict, where: str):
+def build(use: str, obj, options: dict, where: str, factory: bool = False):
     """Turn a registered reward into the callable that scores batches.
 
-    Classes are instantiated once with ``options``; a plain function takes options only when it
-    declares them as keyword parameters (they are bound once, like a class's options).
+    Classes are instantiated once with ``options``; a factory is called once with them and returns
+    the reward; a plain function takes options only when it declares them as keyword parameters
+    (they are bound once, like a class's options).
     """
-    if inspect.isclass(obj):
-        _check_options(use, obj.__init__, options, where, skip_first=True)
+    if inspect.isclass(obj) or factory:
+        is_class = inspect.isclass(obj)
+        _check_options(use, obj.__init__ if is_class else obj, options, where, skip_first=is_class,
+                       required=True)
         try:
-            return obj(**options)
+            reward = obj(**options)
         except ConfigError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() is its failure, not the command's end
             raise ConfigError(f"{where} ({use}): could not be created with options {options}: "
                               f"{type(exc).__name__}: {exc}") from None
+        if not callable(reward):
+            raise ConfigError(f"{where} ({use}): the factory returned {type(reward).__name__}, not a reward")
+        if not is_class:
+            for attr in ("isolate", "timeout", "memory_limit_mb", "columns", "optional_columns"):  # marks what it builds
+                if hasattr(obj, attr) and not hasattr(reward, attr):
+                    setattr(reward, attr, getattr(obj, attr))
+        return reward
     if options:
         _check_options(use, obj, options, where, skip_first=False)
 
@@ -43,7 +54,7 @@ def build(use: str, obj, options: dict, where: str):
             return obj(*args, **kwargs, **options)
 
         bound.__signature__ = _without(_signature(obj), options)
-        for attr in ("isolate", "timeout", "memory_limit_mb"):
+        for attr in ("isolate", "timeout", "memory_limit_mb", "columns", "optional_columns"):
             if hasattr(obj, attr):
                 setattr(bound, attr, getattr(obj, attr))
         bound.__wrapped_reward__ = obj
@@ -57,7 +68,7 @@ def _without(sig, names):
     return sig.replace(parameters=[p for p in sig.parameters.values() if p.name not in names])
 
 
-def _check_options(use, fn, options, where, skip_first):
+def _check_options(use, fn, options, where, skip_first, required=False):
     sig = _signature(fn)
     if sig is None:
         return
@@ -72,8 +83,8 @@ def _check_options(use, fn, options, where, skip_first):
             known = ", ".join(accepted) if accepted else "none"
             raise ConfigError(f"{where} ({use}): unknown option {key!r}{hint}; options: {known}")
     missing = [p.name for p in params if p.default is p.empty and p.kind is not p.VAR_POSITIONAL
-               and p.name not in options and (skip_first or p.name not in _BATCH_ARGS)]
-    if skip_first and missing:
+               and p.name not in options and (required or p.name not in _BATCH_ARGS)]
+    if required and missing:
         raise ConfigError(f"{where} ({use}): missing required option {missing[0]!r}")
 
 
@@ -92,6 +103,8 @@ def arguments(fn, batch: dict[str, list], use: str) -> dict[str, list]:
         elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             if p.name in batch:
                 kwargs[p.name] = batch[p.name]
+            elif p.name in getattr(fn, "optional_columns", ()):  # declared optional: None for every sample
+                kwargs[p.name] = [None] * len(batch.get("completions", ()))
             elif p.default is p.empty:
                 have = ", ".join(sorted(batch))
                 raise RewardError(f"reward {use!r} needs the argument {p.name!r}, which the batch does not "

@@ -13,3 +13,10 @@ class ConfigError(UserError):
 
 class RewardError(UserError):
     """A reward that misbehaved under ``on_error = "raise"``, or a reward name that is not registered."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: the first line of its message, or its type when it has none."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 160 else line[:157] + "..."

@@ -5,6 +5,14 @@ Each entry picks a registered reward by name (``use``), with a ``weight`` (defau
 policy. The total of a sample is the weighted sum of the rewards that scored it; a sample no
 reward could score has total ``None`` (left out of its group's baseline by the engine).
 
+The mix is also where completions take the form each reward asked for (text.completion_forms):
+TRL's chat form for a conversational sample, strings for plain text and for ``text=True`` rewards.
+
+A weight is a number or a schedule, ``{ start = 1.0, end = 0.2, steps = 100, shape = "linear" }``
+(or "cosine"): the weight moves from ``start`` at training step 1 to ``end`` at step ``steps + 1``
+and stays there. ``set_step`` tells the mix which step it is scoring for (offline scoring uses the
+start). A reward whose weight in force is 0 is still scored and logged, but never summed.
+
 Error policy (``on_error``), for a reward that raises, returns the wrong number of scores, or
 returns NaN, an infinity or a non-number:
   - "skip" (default): the affected samples count as unscorable (``None``) for that reward;
@@ -26,32 +34,61 @@ from dataclasses import dataclass, field
 from . import calling, plugins
 from .errors import ConfigError, RewardError
 from .runtime import CRASH, ERROR, OK, TIMEOUT, WorkerPool
+from .text import completion_forms
 
 ENTRY_KEYS = ("use", "weight", "options", "name", "on_error")
 ON_ERROR = ("skip", "zero", "raise")
+
+
+SCHEDULE_KEYS = ("start", "end", "steps", "shape")
+SHAPES = ("linear", "cosine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A reward weight that changes with the training step."""
+
+    start: float
+    end: float
+    steps: int
+    shape: str = "linear"
+
+    def at(self, step: int) -> float:
+        """The weight in force at training step ``step`` (1-based): ``start`` at step 1, ``end`` from steps + 1 on."""
+        progress = min(1.0, max(0, step - 1) / self.steps)
+        if self.shape == "cosine":  # slow at both ends, like a cosine learning-rate schedule
+            progress = (1.0 - math.cos(math.pi * progress)) / 2.0
+        return self.start + (self.end - self.start) * progress
 
 
 @dataclass
 class Component:
     name: str
     use: str
-    weight: float
+    weight: float                  # the weight in force (a schedule's value at the mix's current step)
     on_error: str
     fn: object
     isolate: bool
     timeout: float
     memory_limit_mb: int | None
     plugin: str | None
+    text: bool = False          # registered with text=True: completions always as strings
+    schedule: Schedule | None = None
 
 
 @dataclass
 class Counts:
-    """What happened to one reward's samples: scored, unscorable (None), errors and timeouts."""
+    """What happened to one reward's samples: scored, unscorable (None), errors and timeouts.
+
+    ``scored`` counts every sample with a number, including the 0.0 of a timeout or of an error
+    under ``on_error = "zero"``; ``answered`` only the numbers the reward itself returned.
+    """
 
     scored: int = 0
     unscorable: int = 0
     errors: int = 0
     timeouts: int = 0
+    answered: int = 0
     first_error: str | None = None
 
     def add(self, other: "Counts") -> None:
@@ -59,6 +96,7 @@ class Counts:
         self.unscorable += other.unscorable
         self.errors += other.errors
         self.timeouts += other.timeouts
+        self.answered += other.answered
         self.first_error = self.first_error or other.first_error
 
 
@@ -100,9 +138,11 @@ class RewardMix:
                 raise ConfigError(f"{at}: 'use' must name a registered reward")
             if use not in registry.rewards:
                 raise RewardError(unknown_reward_message(use, registry, at))
-            weight = entry.get("weight", 1.0)
-            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-                raise ConfigError(f"{at}.weight: expected a finite number, got {weight!r}")
+            schedule = _schedule(entry["weight"], f"{at}.weight") if isinstance(entry.get("weight"), dict) else None
+            weight = schedule.start if schedule else entry.get("weight", 1.0)
+            if not _finite(weight):
+                raise ConfigError(f"{at}.weight: expected a finite number or a schedule table "
+                                  f"{{ start, end, steps, shape }}, got {weight!r}")
             options = entry.get("options", {})
             if not isinstance(options, dict):
                 raise ConfigError(f"{at}.options: expected a table, got {type(options).__name__}")
@@ -116,14 +156,21 @@ class RewardMix:
                 raise ConfigError(f"{at}: reward name {name!r} is used twice; give one of them a distinct 'name'")
             names.add(name)
             registered = registry.rewards[use]
-            fn = calling.build(use, registered.obj, dict(options), at)
+            fn = calling.build(use, registered.obj, dict(options), at, factory=registered.factory)
             components.append(Component(
                 name=name, use=use, weight=float(weight), on_error=on_error, fn=fn,
                 isolate=bool(getattr(fn, "isolate", False)),
                 timeout=float(getattr(fn, "timeout", 1.0) or 1.0),
                 memory_limit_mb=getattr(fn, "memory_limit_mb", 1024),
-                plugin=registered.plugin.distribution or registered.plugin.name))
+                plugin=registered.plugin.distribution or registered.plugin.name, text=registered.text,
+                schedule=schedule))
         return cls(components, pool_size=pool_size)
+
+    def set_step(self, step: int) -> None:
+        """Score with the weights in force at training step ``step`` from now on (schedules move; numbers stay)."""
+        for comp in self.components:
+            if comp.schedule is not None:
+                comp.weight = comp.schedule.at(step)
 
     @property
     def names(self) -> list[str]:
@@ -139,6 +186,12 @@ class RewardMix:
             self._pool = WorkerPool([c.fn for c in self.components], size=self._pool_size)
         return self._pool
 
+    def check_columns(self, available, source: str) -> None:
+        """Fail in one line when a reward needs a column ``available`` lacks (inputs.py)."""
+        from .inputs import check_columns
+
+        check_columns(self, set(available), source)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
@@ -150,30 +203,55 @@ class RewardMix:
     def __exit__(self, *exc):
         self.close()
 
-    def score(self, completions: list[str], prompts: list | None = None, **columns: list) -> MixScores:
-        """Score one batch. ``columns`` are per-sample lists: dataset columns, ``completion_ids``, ..."""
-        n = len(completions)
-        batch = {"prompts": list(prompts) if prompts is not None else [None] * n,
-                 "completions": list(completions)}
-        for key, values in columns.items():
-            if len(values) != n:
-                raise ValueError(f"column {key!r} has {len(values)} values for {n} completions")
-            batch[key] = list(values)
+    def score(self, completions: list, prompts: list | None = None, **columns: list) -> MixScores:
+        """Score one batch. ``completions`` are strings or chat messages, ``prompts`` what the dataset
+        holds; ``columns`` are per-sample lists: dataset columns, ``completion_ids``, ..."""
+        batches, n = self._batches(completions, prompts, columns)
         result = MixScores(total=[None] * n, rewards={}, weights={c.name: c.weight for c in self.components})
         for index, comp in enumerate(self.components):
-            counts = Counts()
-            if n:
-                scores = self._score_isolated(index, comp, batch, n, counts) if comp.isolate \
-                    else self._score_inline(comp, batch, n, counts)
-            else:
-                scores = []
-            counts.scored = sum(s is not None for s in scores)
-            counts.unscorable = n - counts.scored
+            scores, counts = self._score_component(index, comp, batches[comp.text], n)
             result.rewards[comp.name], result.counts[comp.name] = scores, counts
+            if comp.weight == 0:  # logged, never summed: it cannot turn an unscorable sample into a 0
+                continue
             for i, s in enumerate(scores):
                 if s is not None:
                     result.total[i] = (result.total[i] or 0.0) + comp.weight * s
         return result
+
+    def score_reward(self, name: str, /, completions: list, prompts: list | None = None,
+                     **columns: list) -> tuple[list[float | None], Counts]:
+        """Score one batch with the mix's reward ``name`` alone (unweighted): its scores and counts."""
+        for index, comp in enumerate(self.components):
+            if comp.name == name:
+                batches, n = self._batches(completions, prompts, columns)
+                return self._score_component(index, comp, batches[comp.text], n)
+        raise KeyError(f"the mix has no reward named {name!r} (it has: {', '.join(self.names)})")
+
+    def _batches(self, completions, prompts, columns) -> tuple[dict[bool, dict], int]:
+        """The batch each kind of reward receives: {text?: {argument: one value per sample}}."""
+        n = len(completions)
+        prompts = list(prompts) if prompts is not None else [None] * n
+        if len(prompts) != n:
+            raise ValueError(f"{len(prompts)} prompts for {n} completions")
+        native, texts = completion_forms(list(completions), prompts)
+        shared = {}
+        for key, values in columns.items():
+            if len(values) != n:
+                raise ValueError(f"column {key!r} has {len(values)} values for {n} completions")
+            shared[key] = list(values)
+        return ({False: {"prompts": prompts, "completions": native, **shared},
+                 True: {"prompts": prompts, "completions": texts, **shared}}, n)
+
+    def _score_component(self, index, comp, batch, n) -> tuple[list[float | None], Counts]:
+        counts = Counts()
+        if n:
+            scores = self._score_isolated(index, comp, batch, n, counts) if comp.isolate \
+                else self._score_inline(comp, batch, n, counts)
+        else:
+            scores = []
+        counts.scored = sum(s is not None for s in scores)
+        counts.unscorable = n - counts.scored
+        return scores, counts
 
     def _score_inline(self, comp, batch, n, counts) -> list[float | None]:
         kwargs = calling.arguments(comp.fn, batch, comp.use)
@@ -181,7 +259,7 @@ class RewardMix:
             values = calling.call(comp.fn, kwargs)
         except RewardError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a reward fails its samples, not the run
             if n == 1:
                 return self._fail(comp, 1, f"raised {type(exc).__name__}: {exc}", counts)
             # Find the samples that really fail, so the others keep their scores.
@@ -230,6 +308,7 @@ class RewardMix:
             if not math.isfinite(score):
                 scores.extend(self._fail(comp, 1, f"returned {score} for a sample", counts))
                 continue
+            counts.answered += 1
             scores.append(score)
         return scores
 
@@ -245,6 +324,28 @@ class RewardMix:
             print(f"grpo: {text}; affected samples are {'skipped' if comp.on_error == 'skip' else 'scored 0'} "
                   f"(on_error = {comp.on_error!r}); further errors are only counted", file=sys.stderr)
         return [None if comp.on_error == "skip" else 0.0] * count
+
+
+def _finite(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def _schedule(table: dict, at: str) -> Schedule:
+    for key in table:
+        if key not in SCHEDULE_KEYS:
+            raise ConfigError(f"{at}: unknown key {key!r} in a weight schedule; keys: {', '.join(SCHEDULE_KEYS)}")
+    for key in ("start", "end", "steps"):
+        if key not in table:
+            raise ConfigError(f"{at}: a weight schedule needs {key!r} (keys: start, end, steps, shape)")
+    for key in ("start", "end"):
+        if not _finite(table[key]):
+            raise ConfigError(f"{at}.{key}: expected a finite number, got {table[key]!r}")
+    steps, shape = table["steps"], table.get("shape", "linear")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"{at}.steps: expected a whole number of steps, at least 1, got {steps!r}")
+    if shape not in SHAPES:
+        raise ConfigError(f"{at}.shape must be one of {', '.join(SHAPES)} (got {shape!r})")
+    return Schedule(float(table["start"]), float(table["end"]), steps, shape)
 
 
 def _one(kwargs: dict, i: int) -> dict:

@@ -3,13 +3,18 @@
 ``GRPO_PLUGINS`` selects what loads: unset loads every installed plugin, a comma-separated list of
 distribution names loads only those, and the empty string loads none. Loading is lazy (the first
 call to :func:`registry`) and a plugin that fails to import or register is reported once on
-stderr and left out, so one broken package never takes the others down.
+stderr and left out, so one broken package never takes the others down: that includes a plugin
+that calls ``sys.exit()`` or raises another BaseException (all but KeyboardInterrupt, which stays
+the user's). A plugin whose import takes more than SLOW_IMPORT_SECONDS is named on stderr while it
+loads, so a stalled command says why.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import pluggy
@@ -17,6 +22,14 @@ import pluggy
 from . import hookspecs
 
 ENTRY_POINT_GROUP = "grpo_rewards"
+SLOW_IMPORT_SECONDS = float(os.environ.get("GRPO_SLOW_IMPORT_SECONDS", 5.0))  # sympy alone: 1-2 s, quiet 2 cores
+
+
+def _failure(exc: BaseException) -> str:
+    """What a plugin failure says: the exception's type and message (SystemExit's code included)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -28,6 +41,8 @@ class PluginInfo:
     version: str | None
     rewards: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)
+    advantages: list[str] = field(default_factory=list)
     error: str | None = None       # why it failed to load, when it did
 
 
@@ -36,10 +51,16 @@ class Registered:
     name: str
     obj: object                    # the callable or class the plugin registered
     plugin: PluginInfo
+    factory: bool = False          # obj(**options) builds the reward (register(..., factory=True))
+    text: bool = False             # completions always as text (register(..., text=True))
 
 
 class Registry:
-    """What the loaded plugins registered: rewards and tasks by name, and the plugins themselves."""
+    """What the loaded plugins registered (rewards, tasks, losses, advantage estimators) by name, and the plugins."""
+
+    # hook name -> the attribute of this registry (and of PluginInfo) that collects what it registers
+    HOOKS = {"register_rewards": "rewards", "register_tasks": "tasks", "register_losses": "losses",
+             "register_advantages": "advantages"}
 
     def __init__(self):
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
@@ -47,6 +68,8 @@ class Registry:
         self.plugins: list[PluginInfo] = []
         self.rewards: dict[str, Registered] = {}
         self.tasks: dict[str, Registered] = {}
+        self.losses: dict[str, Registered] = {}
+        self.advantages: dict[str, Registered] = {}
 
     def add(self, module, info: PluginInfo) -> None:
         """Register one plugin object (a module, usually) and collect what its hooks register."""
@@ -54,20 +77,21 @@ class Registry:
         try:
             self.pm.register(module, name=f"{info.distribution or ''}:{info.name}")
             self.pm.check_pending()  # a misspelt hook name fails loudly instead of doing nothing
-            self._collect(module, "register_rewards", self.rewards, info.rewards, info)
-            self._collect(module, "register_tasks", self.tasks, info.tasks, info)
-        except Exception as exc:  # a broken plugin is reported, never fatal to the others
-            info.error = f"{type(exc).__name__}: {exc}"
+            for hook_name, kind in self.HOOKS.items():
+                self._collect(module, hook_name, getattr(self, kind), getattr(info, kind), info)
+        except (Exception, SystemExit) as exc:  # a broken plugin is reported, never fatal to the others
+            info.error = _failure(exc)
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            for table, names in ((self.rewards, info.rewards), (self.tasks, info.tasks)):
+            for kind in self.HOOKS.values():
+                table, names = getattr(self, kind), getattr(info, kind)
                 for name in names:
                     table.pop(name, None)
                 names.clear()
             _report(info)
 
     def _collect(self, module, hook_name, table, names, info):
-        def register(name, obj):
+        def add(name, obj, **flags):
             if not isinstance(name, str) or not name or any(c.isspace() for c in name):
                 raise ValueError(f"invalid name {name!r}: use a non-empty string without spaces")
             if not callable(obj):
@@ -75,8 +99,16 @@ class Registry:
             if name in table:
                 other = table[name].plugin
                 raise ValueError(f"{name!r} is already registered by {other.distribution or other.name}")
-            table[name] = Registered(name, obj, info)
+            table[name] = Registered(name, obj, info, **flags)
             names.append(name)
+
+        def register_reward(name, reward, *, factory=False, text=False):
+            add(name, reward, factory=bool(factory), text=bool(text))
+
+        def register_other(name, obj):  # a task factory, a loss, an advantage estimator
+            add(name, obj)
+
+        register = register_reward if hook_name == "register_rewards" else register_other
 
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin is module:
@@ -124,9 +156,12 @@ def load_entry_points(registry: Registry) -> Registry:
             continue
         info = PluginInfo(name=ep.name, distribution=dist, version=version)
         try:
-            module = ep.load()
-        except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            with _named_if_slow(f"{dist or ep.name} ({ep.value})"):
+                module = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit, GeneratorExit...: a failed plugin, not the end of grpo
+            info.error = _failure(exc)
             registry.plugins.append(info)
             _report(info)
             continue
@@ -136,6 +171,25 @@ def load_entry_points(registry: Registry) -> Registry:
         for missing in sorted(allow - loaded):
             print(f"grpo: GRPO_PLUGINS names {missing!r}, which is not installed", file=sys.stderr)
     return registry
+
+
+@contextlib.contextmanager
+def _named_if_slow(what: str):
+    """Say on stderr which plugin is loading when its import takes more than SLOW_IMPORT_SECONDS."""
+    done = threading.Event()
+
+    def notice():
+        if not done.wait(SLOW_IMPORT_SECONDS):
+            print(f"grpo: still importing plugin {what} after {SLOW_IMPORT_SECONDS:g} s...", file=sys.stderr,
+                  flush=True)
+
+    watcher = threading.Thread(target=notice, name="grpo-plugin-import", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 _default: Registry | None = None

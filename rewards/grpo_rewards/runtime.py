@@ -10,20 +10,29 @@ machine down.
 
 Workers are forked from the process that owns the rewards, so they inherit the reward objects
 already built (no pickling, no second plugin load, start-up in milliseconds).
+
+A worker never outlives the process that owns it, however that process ends (SIGKILL included):
+Linux kills it when its parent dies (PR_SET_PDEATHSIG), and everywhere a thread in the worker
+watches a "lifeline" pipe whose write end only the owner holds, and exits when it reads end-of-file.
+For that to work, and for its own pipe to report the owner's death, each worker first closes every
+pool descriptor it inherited but must not hold: the owner's end of its pipe, the other workers'
+pipes, the lifeline's write end. What a reward prints in a worker goes to stderr.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from typing import NamedTuple
 
-from . import calling
+from . import calling, streams
 
 OK, ERROR, TIMEOUT, CRASH = "ok", "error", "timeout", "crash"
 
@@ -58,28 +67,47 @@ def _limit_memory(base: int | None, limit_mb: int | None) -> None:
         pass
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel SIGKILL this worker when the process that owns the pool dies, even by SIGKILL.
-
-    A parent that dies that way runs no cleanup, and the worker would wait on its pipe for ever: it inherited
-    the parent's end of that pipe at fork, so the pipe never closes. (The signal follows the forking thread;
-    the pool is driven from the thread that owns the mix.)"""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the parent's close() is the only cleanup
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _worker_main(conn, rewards, parent: int) -> None:
-    _die_with_parent(parent)
-    # Ctrl-C, and a SIGTERM sent to the whole process group (torchrun stopping a rank), are the parent's
-    # to handle: it finishes its step with these workers, then closes them (they die with it in any case).
+def _die_with_parent(owner_pid: int, lifeline: int, set_pdeathsig: bool) -> None:
+    """Make this worker end when the process that forked it ends (see the module docstring)."""
+    if set_pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the lifeline still holds
+            pass
+    if os.getppid() != owner_pid:  # the owner died before the line above took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            try:
+                if not os.read(lifeline, 1):  # end-of-file: no process holds the write end any more
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os._exit(1)
+
+    threading.Thread(target=watch, name="grpo-lifeline", daemon=True).start()
+
+
+def _worker_main(conn, rewards, owner_pid, lifeline, inherited, set_pdeathsig) -> None:
+    for fd in inherited:  # descriptors of the pool this process must not hold (see the docstring)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _die_with_parent(owner_pid, lifeline, set_pdeathsig)
+    # Ctrl-C, and a SIGTERM sent to the whole process group (torchrun stopping a rank), are the parent's to
+    # handle: it finishes its step with these workers, then closes them; they die with it in any case.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)  # a worker has no results to print: what rewards print goes to stderr
+    sys.stdout = sys.stderr
     base = _address_space_bytes()
     while True:
         try:
@@ -103,12 +131,36 @@ def _worker_main(conn, rewards, parent: int) -> None:
                 conn.send((sample_id, ERROR, f"could not send the result back: {type(exc).__name__}: {exc}"))
 
 
+def _open_fds() -> set[int] | None:
+    try:
+        listed = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the pipe and the sentinel are all we know of
+        return None
+    found = set()
+    for fd in listed:  # the listing holds its own directory descriptor, closed by now
+        try:
+            os.fstat(fd)
+            found.add(fd)
+        except OSError:
+            pass
+    return found
+
+
 class _Worker:
-    def __init__(self, ctx, rewards):
+    def __init__(self, ctx, rewards, lifeline: tuple[int, int], others: list[int]):
+        before = _open_fds()
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, rewards, os.getpid()), daemon=True)
+        inherited = [self.conn.fileno(), lifeline[1], *others, *streams.private_fds]
+        main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the forking thread
+        self.process = ctx.Process(target=_worker_main, daemon=True,
+                                   args=(child, rewards, os.getpid(), lifeline[0], inherited, main))
         self.process.start()
         child.close()
+        # What starting this worker left open here (our pipe end, multiprocessing's sentinel pipes): a
+        # worker forked later must close all of it, or it would keep this one's pipes from reporting EOF.
+        after = _open_fds()
+        self.fds = sorted(after - before) if before is not None and after is not None \
+            else [self.conn.fileno(), self.process.sentinel]
         self.items: deque = deque()   # samples of the current chunk not yet answered, in order
         self.deadline = math.inf
 
@@ -129,12 +181,21 @@ class WorkerPool:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         self._ctx = multiprocessing.get_context(method)
         self._idle: list[_Worker] = []
+        self._live: set[_Worker] = set()   # idle and busy: each new worker closes their descriptors
+        self._lifeline: tuple[int, int] | None = None
         self.replaced = 0   # workers killed or lost and replaced, for tests and reports
+
+    def _new_worker(self) -> _Worker:
+        if self._lifeline is None:
+            self._lifeline = os.pipe()  # workers read it; only this process holds the write end
+        worker = _Worker(self._ctx, self.rewards, self._lifeline, [fd for w in self._live for fd in w.fds])
+        self._live.add(worker)
+        return worker
 
     def start(self) -> None:
         """Fork the workers now (the engine does this before a GPU is initialised)."""
         while len(self._idle) < self.size:
-            self._idle.append(_Worker(self._ctx, self.rewards))
+            self._idle.append(self._new_worker())
 
     def run(self, index: int, calls: list[dict], timeout: float, memory_limit_mb: int | None = None
             ) -> list[Outcome]:
@@ -146,11 +207,12 @@ class WorkerPool:
         try:
             while pending or busy:
                 while pending and len(busy) < self.size:
-                    worker = self._idle.pop() if self._idle else _Worker(self._ctx, self.rewards)
+                    worker = self._idle.pop() if self._idle else self._new_worker()
                     if not worker.process.is_alive():  # died while idle (killed from outside): replace it
                         worker.kill()
+                        self._live.discard(worker)
                         self.replaced += 1
-                        worker = _Worker(self._ctx, self.rewards)
+                        worker = self._new_worker()
                     ids = pending.popleft()
                     worker.items = deque(ids)
                     worker.conn.send((index, memory_limit_mb, [(i, calls[i]) for i in ids]))
@@ -169,6 +231,7 @@ class WorkerPool:
         except BaseException:
             for worker in busy:  # never leave a worker running half a chunk behind
                 worker.kill()
+                self._live.discard(worker)
             raise
         return outcomes
 
@@ -190,6 +253,7 @@ class WorkerPool:
     def _lose(self, worker, outcomes, pending, busy, outcome):
         """Kill a worker; its current sample gets ``outcome``, the rest of its chunk is re-queued."""
         worker.kill()
+        self._live.discard(worker)
         busy.remove(worker)
         self.replaced += 1
         if worker.items:
@@ -205,3 +269,11 @@ class WorkerPool:
                 pass
             worker.kill()
         self._idle.clear()
+        for worker in self._live:  # busy ones, when a run was cut short
+            worker.kill()
+        self._live.clear()
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._lifeline = None

@@ -1,6 +1,10 @@
-"""Text out of what a reward receives, for plugin authors: a plain string, or the chat form TRL uses
-for conversational datasets (a list of ``{"role", "content"}`` messages, content possibly a list of
-parts). Odd values give None (unscorable) instead of an exception that would stop a training run.
+"""Text out of what a reward receives, and the one home of the rule that decides its form.
+
+A completion reaches a reward as a plain string, or in the chat form TRL uses for conversational
+datasets (a list of ``{"role", "content"}`` messages, content possibly a list of parts):
+:func:`completion_forms` decides which (DESIGN.md, "plugin contract"). For plugin authors,
+:func:`as_text` gets the text out of either; odd values give None (unscorable) instead of an
+exception that would stop a training run.
 """
 
 
@@ -28,3 +32,28 @@ def as_text(value, sep: str = ""):
         parts = [p for p in parts if p is not None]
         return sep.join(parts) if parts else None
     return None
+
+
+def is_messages(value) -> bool:
+    """True for chat messages: a non-empty list of dicts that each have a ``role`` or a ``content``
+    (open-r1's tests write completions as ``[{"content": ...}]``, without a role)."""
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(m, dict) and ("role" in m or "content" in m) for m in value))
+
+
+def completion_forms(completions: list, prompts: list) -> tuple[list, list]:
+    """The completions as rewards receive them: (TRL's form, text form), one entry per sample.
+
+    TRL's form follows TRL's ``GRPOTrainer``: a sample whose prompt is a conversation gets its
+    completion as a list holding one assistant message; a completion that already is a message list
+    is kept as it is; any other completion is passed as it came (a string). The text form is what a
+    reward registered with ``text=True`` gets: always a string.
+    """
+    native, texts = [], []
+    for completion, prompt in zip(completions, prompts):
+        if isinstance(completion, str) and is_messages(prompt):
+            native.append([{"role": "assistant", "content": completion}])
+        else:
+            native.append(completion)
+        texts.append(completion if isinstance(completion, str) else (as_text(completion) or ""))
+    return native, texts

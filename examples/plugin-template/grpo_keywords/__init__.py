@@ -3,10 +3,15 @@
 Two rewards:
 - ``keywords``: a configurable reward (a class; the config's ``options`` become its arguments);
 - ``politeness``: an ``async`` reward, the shape to use for a judge behind a network API.
+
+Completions arrive as strings, or as TRL's chat form for a conversational dataset: ``keywords``
+takes either through ``as_text``; ``politeness`` is registered with ``text=True``, so it always gets
+strings.
 """
 import asyncio
 
 from grpo_rewards import ConfigError, hookimpl
+from grpo_rewards.text import as_text
 
 
 class Keywords:
@@ -26,9 +31,10 @@ class Keywords:
     def __call__(self, completions):
         return [self._score(c) for c in completions]
 
-    def _score(self, text):
-        if not isinstance(text, str):
-            return None  # not text: cannot be scored, rather than a made-up 0
+    def _score(self, completion):
+        text = as_text(completion)  # a string, or the text of a chat message list
+        if text is None:
+            return None  # no text: cannot be scored, rather than a made-up 0
         text = text if self.case_sensitive else text.lower()
         found = sum(1 for w in self.words if w in text)
         if self.mode == "all":
@@ -55,4 +61,4 @@ async def politeness(completions, prompts=None):
 @hookimpl
 def register_rewards(register):
     register("keywords", Keywords)
-    register("politeness", politeness)
+    register("politeness", politeness, text=True)

@@ -22,6 +22,13 @@ def test_bad_options_are_config_errors():
         score(grpo_keywords, "keywords", options={"words": ["a"], "mode": "most"}, completions=["a"])
 
 
+def test_chat_completions_score_like_text():
+    chat = [[{"role": "assistant", "content": "alpha, please"}], [{"role": "assistant", "content": "no"}]]
+    prompts = [[{"role": "user", "content": "hi"}]] * 2
+    assert score(grpo_keywords, "keywords", options={"words": ["alpha"]}, completions=chat) == [1.0, 0.0]
+    assert score(grpo_keywords, "politeness", completions=chat, prompts=prompts) == [1.0, 0.0]
+
+
 def test_async_politeness_is_awaited():
     assert score(grpo_keywords, "politeness", completions=["Thank you!", "No."]) == [1.0, 0.0]
 

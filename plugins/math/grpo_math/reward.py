@@ -120,6 +120,7 @@ class MathReward:
                 or memory_limit_mb <= 0:
             _bad_option("memory_limit_mb", "a positive integer", memory_limit_mb)
         self.answer_column = answer_column
+        self.columns = (answer_column,)  # the engine checks the dataset has it before training starts
         self.rel_tol = float(rel_tol)
         self.timeout = float(timeout)
         self.memory_limit_mb = memory_limit_mb

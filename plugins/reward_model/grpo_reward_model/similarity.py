@@ -33,6 +33,7 @@ class Similarity:
     def __init__(self, *, model=None, column="answer", extract="answer", batch_size=32, max_length=256,
                  device="auto"):
         self.column = opt.text(NAME, "column", column, allow_empty=False)
+        self.columns = (self.column,)  # checked against the dataset before training starts
         self.extract = opt.choice(NAME, "extract", extract, EXTRACT)
         self.batch_size = opt.integer(NAME, "batch_size", batch_size, low=1)
         self.max_length = opt.integer(NAME, "max_length", max_length, low=2)
