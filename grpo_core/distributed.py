@@ -216,12 +216,19 @@ class Dist:
         return obj if not self.enabled else _combine(self.gather(obj))
 
     def mean_metrics(self, metrics: dict) -> dict:
-        """Per-rank means averaged over ranks (equal shares), ``*_max`` keys their maximum."""
+        """Per-rank means averaged over ranks (equal shares), ``*_max`` keys their maximum; a value every rank
+        has alike (an adapter version) stays as it is."""
         if not self.enabled:
             return metrics
         parts = self.gather(metrics)
-        return {k: max(p[k] for p in parts) if k.endswith("_max") else sum(p[k] for p in parts) / len(parts)
-                for k in metrics}
+
+        def over_ranks(k):
+            values = [p[k] for p in parts]
+            if all(v == values[0] for v in values) or not all(isinstance(v, (int, float)) for v in values):
+                return values[0]
+            return max(values) if k.endswith("_max") else sum(values) / len(values)
+
+        return {k: over_ranks(k) for k in metrics}
 
     def sum_gradients(self, params: list) -> None:
         """Sum the gradients of ``params`` over ranks, in one flat all-reduce."""

@@ -257,10 +257,11 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
                 if on_step is not None:
                     on_step(step, record)
                 stopping = dist.any(stop.requested)  # every rank stops after the same step
-                signum = stop.signum or signal.SIGTERM  # a rank told to stop by another one: as torchrun would
                 if (cfg.train.save_every and step % cfg.train.save_every == 0) or step == cfg.train.steps \
                         or stopping:
                     save(step)
+                    stopping = dist.any(stop.requested)  # a signal during the save stops here too
+                signum = stop.signum or signal.SIGTERM  # a rank told to stop by another one: as torchrun would
                 where.step = step
                 if stopping and step < cfg.train.steps:
                     dist.stop(Interrupted(f"stopped by {signals.Stopped(signum).name} after step {step}; checkpoint "

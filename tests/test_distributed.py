@@ -443,3 +443,31 @@ def test_two_nodes_on_this_machine(tmp_path):
     base = AutoModelForCausalLM.from_pretrained(resolve_model_path("builtin:tiny-arith"))
     model = PeftModel.from_pretrained(base, str(tmp_path / "run" / "adapter"))
     assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def test_two_ranks_sample_through_their_own_vllm_servers(tmp_path):
+    """generation.backend = "vllm" under 2 ranks: each rank starts its own managed server and syncs its own
+    adapter; the run finishes, the metrics carry the servers' mismatch, and no server outlives the run."""
+    import glob
+    import tempfile
+
+    from vllm_fixtures import processes_of, vllm_overrides
+
+    overrides = vllm_overrides()
+    run = tmp_path / "run"
+    logs_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "grpo-vllm-server-rank1-*.log")))
+    proc = _grpo("train", "--nproc-per-node", "2", "--no-progress", *[f"--set={o}" for o in overrides],
+                 *_sets({**SMALL, "train.steps": "2", "train.output_dir": json.dumps(str(run))}))
+    _, err = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, err[-3000:]
+    assert err.count("grpo: starting the vLLM server") == 2 and "x 2 ranks" in err
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(r["sampler/logprob_diff_max"] is not None for r in records)
+    assert [r["generation/adapter_version"] for r in records] == [0, 1]
+    logged = [json.loads(line) for line in (run / "completions.jsonl").read_text().splitlines()]
+    assert {s["rank"] for s in logged} == {0, 1}
+    assert (run / "vllm-server.log").exists()  # rank 0's; rank 1's temporary log went with its clean exit
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "grpo-vllm-server-rank1-*.log"))) == logs_before
+    assert processes_of(run) == []
+

@@ -19,6 +19,7 @@ requests of n = 1 per prompt: vLLM refuses n > 1 without sampling.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -187,6 +188,9 @@ class VllmSampler:
 
     def __exit__(self, *exc) -> None:
         self.close()
+        if exc[0] is None and self.server is not None and not self.dist.is_main:
+            with contextlib.suppress(OSError):  # a temporary log, kept only when something went wrong
+                os.remove(self.server.log_path)
 
     def close(self) -> None:
         if self.server is not None:
