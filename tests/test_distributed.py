@@ -367,6 +367,7 @@ def test_a_rank_that_raises_or_hangs_ends_the_run_naming_it(tmp_path, how):
     make_distribution(site, "grpo-rankfail", "grpo_rankfail", FAILS_ON_RANK_1)
     config = tmp_path / "c.toml"
     config.write_text('[model]\nname = "builtin:tiny-arith"\n[data]\ndataset = "arithmetic"\n'
+                      '[grpo]\nmax_completion_length = 8\n'
                       '[[rewards]]\nuse = "math"\n[[rewards]]\nuse = "fails_on_rank_1"\non_error = "raise"\n')
     run = tmp_path / "run"
     proc = _grpo("train", str(config), "--nproc-per-node", "2", "--no-progress",
@@ -399,7 +400,7 @@ def test_sigterm_to_the_launcher_stops_every_rank_after_its_step_and_one_process
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-3000:]  # 128 + SIGTERM, as a shell reports it
     assert not [pid for pid in tree if _alive(pid)], "processes outlived the run"
-    assert "grpo: error: stopped after step" in err and "continue with --resume" in err
+    assert "grpo: error: stopped by SIGTERM after step" in err and "continue with --resume" in err
     from grpo_core import checkpoint
 
     state = checkpoint.load_state(checkpoint.latest(str(run)))
