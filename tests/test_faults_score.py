@@ -168,7 +168,15 @@ def fine(completions):
     return [1.0]
 
 def crash(completions):
-    os._exit(9)  # a reward that takes the whole process down, no cleanup at all
+    # Note the worker processes alive now (the process's children), then take the whole process down,
+    # no cleanup at all: the test checks that every one of them dies with it.
+    children = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            children += f.read().split()
+    with open(os.environ["GRPO_TEST_CHILDREN"], "w") as f:
+        f.write(" ".join(children))
+    os._exit(9)
 
 @hookimpl
 def register_rewards(register):
@@ -183,16 +191,13 @@ def test_a_reward_that_kills_the_process_takes_no_worker_with_it(tmp_path):
     config.write_text('[[rewards]]\nuse = "fine"\n\n[[rewards]]\nuse = "crash"\n')
     rows = tmp_path / "in.jsonl"
     rows.write_text('{"completion": "x"}\n' * 4)
+    noted = tmp_path / "children"
     proc = start_cli("score", "--config", str(config), "--input", str(rows), "--workers", "2",
-                     path_dirs=[tmp_path])
-    import time
-
-    seen, deadline = set(), time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        seen.update(children(proc.pid))
-        time.sleep(0.02)
-    assert proc.wait() == 9
-    assert seen and wait_dead(seen) == []
+                     path_dirs=[tmp_path], env={"GRPO_TEST_CHILDREN": str(noted)})
+    assert proc.wait(timeout=120) == 9
+    seen = {int(pid) for pid in noted.read_text().split()}
+    assert len(seen) >= 2  # the isolated reward's two workers were alive when the process died
+    assert wait_dead(seen) == []
 
 
 # ---------------------------------------------------------------- 6. file errors: one line, exit 2
