@@ -2,7 +2,7 @@
 
 A checkpoint is a directory ``checkpoints/step-000050`` holding the LoRA adapter (peft format, so
 ``PeftModel.from_pretrained`` loads it), and ``state.pt`` with the optimizer, the scheduler, every
-RNG state and the data position. It is written under a temporary name and renamed into place, then
+RNG state and the data position (of every rank, under torchrun). It is written under a temporary name and renamed into place, then
 ``checkpoints/latest`` is rewritten the same way: a crash in the middle of a save leaves the previous
 checkpoint, and the pointer to it, intact. A save that fails (a full disk) removes its partial
 directory, so the space it took is given back, and says so in one line.
@@ -43,17 +43,20 @@ def _atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def rng_state(generator: torch.Generator) -> dict:
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(), "sampler": generator.get_state()}
+def rng_state(generator: torch.Generator | None = None) -> dict:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if generator is not None:
+        state["sampler"] = generator.get_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng(state: dict, generator: torch.Generator) -> None:
+def restore_rng(state: dict, generator: torch.Generator | None = None) -> None:
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"])
-    generator.set_state(state["sampler"])
+    if generator is not None and "sampler" in state:
+        generator.set_state(state["sampler"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -86,7 +89,8 @@ def _cause(exc: BaseException, folder: str) -> str:
 
 
 def save(run_dir: str, step: int, model, tokenizer, optimizer, scheduler, generator, data_state: dict,
-         extra: dict) -> str:
+         extra: dict, ranks: list[dict] | None = None) -> str:
+    """``ranks``: every rank's {"rng", "data"} of a torchrun run (distributed.py), rank 0 first."""
     root = os.path.join(run_dir, "checkpoints")
     name = f"step-{step:06d}"
     final, tmp = os.path.join(root, name), os.path.join(root, f".{name}.partial")
@@ -96,7 +100,8 @@ def save(run_dir: str, step: int, model, tokenizer, optimizer, scheduler, genera
         save_adapter(model, tokenizer, os.path.join(tmp, "adapter"))
         with open(os.path.join(tmp, "state.pt"), "wb") as f:  # a file object: its OSError stays findable
             torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "rng": rng_state(generator), "data": data_state, "extra": extra}, f)
+                        "rng": rng_state(generator), "data": data_state, "extra": extra,
+                        "world_size": len(ranks) if ranks else 1, "ranks": ranks}, f)
             f.flush()
             os.fsync(f.fileno())
     except (OSError, RuntimeError) as exc:

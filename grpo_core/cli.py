@@ -40,10 +40,16 @@ def _train(args) -> None:
     from .config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    if args.nproc_per_node is not None or args.nnodes > 1:
+        from .launch import launch  # torchrun starts the ranks, each one this command without these flags
+
+        return launch(args, cfg)
     quiet_libraries()
     from .trainer import train  # torch loads here, after the config is known to be valid
 
     summary = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    if summary is None:  # a torchrun rank other than 0: rank 0 reports
+        return
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"grpo: trained {summary['steps']} steps in {summary['wall_seconds']:.0f} s; eval accuracy "
           f"{before['accuracy']:.3f} -> {after['accuracy']:.3f}; adapter in {summary['adapter']}", file=sys.stderr)
@@ -100,7 +106,8 @@ def _eval(args) -> None:
 def _plan(args) -> None:
     from .plan import run_plan
 
-    code = run_plan(args.config, args.overrides, args.gpu_memory, args.json, prompt_length=args.prompt_length)
+    code = run_plan(args.config, args.overrides, args.gpu_memory, args.json, prompt_length=args.prompt_length,
+                    world_size=args.world_size)
     if code:
         raise SystemExit(code)  # 1: the predicted peak does not fit the budget
 
@@ -118,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in train.output_dir from its newest complete checkpoint")
     again.add_argument("--overwrite", action="store_true", help="replace the run in train.output_dir with a new one")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("more than one GPU (runs torchrun; see README)")
+    g.add_argument("--nproc-per-node", type=int, metavar="N", help="ranks on this machine (one per GPU)")
+    g.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
+    g.add_argument("--node-rank", type=int, metavar="R", help="this machine's index, 0 on rank 0's machine")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rank 0's machine, the same on every machine")
     p.set_defaults(handler=_train)
 
     p = sub.add_parser("eval", help="greedy evaluation (and pass@k with --samples) of a config's base model or a run's adapter")
@@ -135,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--gpu-memory", help="a budget to check against, e.g. 24GiB (exit 1 when it does not fit)")
     p.add_argument("--prompt-length", type=int, help="prompt tokens to plan for (default 256)")
+    p.add_argument("--world-size", type=int, default=1, metavar="N",
+                   help="GPUs sharing each step (torchrun ranks): the plan is per GPU")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_plan)
 

@@ -198,6 +198,7 @@ class TrainConfig:
     save_every: int = _f(50, ge=0)  # 0: save only at the end
     seed: int = _f(0, ge=0)
     log_completions: int = _f(4, ge=0)  # samples per step written to completions.jsonl
+    collective_timeout: float = _f(600.0, gt=0)  # torchrun runs: seconds a rank waits for the others, then fails
     report_to: str | list[str] = _f(field(default_factory=list), allow_empty=True)  # trackers.py: tensorboard, wandb, trackio
 
     def __post_init__(self) -> None:

@@ -41,17 +41,19 @@ def _score(mix, tokenizer, rollout, batch, prompt_column, repeat: int):
 
 def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: str | None, mix,
              max_new_tokens: int, batch_size: int = 64, progress=None, max_prompt_length: int | None = None,
-             samples: int = 0, sampling: dict | None = None, seed: int = 0) -> dict:
+             samples: int = 0, sampling: dict | None = None, seed: int = 0, dist=None) -> dict:
     """Greedy accuracy and reward means; with ``samples`` K > 0 also mean@K and pass@k from K samples per prompt
-    drawn with ``sampling`` (keyword arguments of sample_groups: temperature, top_p, ...)."""
+    drawn with ``sampling`` (keyword arguments of sample_groups: temperature, top_p, ...). ``dist`` (torchrun):
+    each rank evaluates its share of ``rows``; the result is the whole set's."""
     first = mix.names[0]
     scores = {name: [] for name in mix.names}
     correct_of = []  # per prompt: how many of its K samples are correct
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed) if samples else None
+    mine = rows if dist is None else dist.split(rows)
     with merged_for_sampling(model):  # the weights do not change during evaluation: merge once
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start:start + batch_size]
+        for start in range(0, len(mine), batch_size):
+            batch = mine[start:start + batch_size]
             ids = [encode_prompt(tokenizer, row[prompt_column], system, max_prompt_length) for row in batch]
             rollout = sample_groups(model, tokenizer, ids, num_generations=1, max_new_tokens=max_new_tokens,
                                     temperature=0.0)
@@ -68,6 +70,10 @@ def evaluate(model, tokenizer, rows: list[dict], *, prompt_column: str, system: 
                                for i in range(0, len(firsts), samples)]
             if progress is not None:
                 progress.update(len(batch))
+    if dist is not None and dist.enabled:
+        shares = dist.gather((scores, correct_of))
+        scores = {name: [s for share, _ in shares for s in share[name]] for name in mix.names}
+        correct_of = [c for _, share in shares for c in share]
     n = len(rows)
     correct = sum(1 for s in scores[first] if s is not None and s >= 0.5)
     out = {"accuracy": correct / n if n else 0.0, "samples": n,

@@ -28,6 +28,7 @@ from grpo_rewards import streams
 from grpo_rewards.errors import ConfigError
 
 from .config import Config, apply_override, config_from_dict, config_to_dict, load_config, resolve_model_path
+from .distributed import check_world
 
 GiB = 1 << 30
 DEFAULT_PROMPT_LENGTH = 256  # padded prompt width assumed when not given (--prompt-length)
@@ -210,14 +211,15 @@ class Plan:
 
 
 def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | None = None,
-                alternatives: bool = True, gpu_bytes: int | None = None) -> Plan:
+                alternatives: bool = True, gpu_bytes: int | None = None, world_size: int = 1) -> Plan:
     """Predict the peak GPU memory of one `grpo train` step of ``cfg`` on a CUDA GPU (``prompt_length``:
     padded prompt tokens, default DEFAULT_PROMPT_LENGTH). ``arch`` skips reading the model's config.
     The old-policy and reference passes (num_iterations > 1, beta > 0) run the same micro-batches without
     autograd, so they always need less than the training pass and never set the peak. With a managed vLLM
     server (generation.backend = "vllm") the trainer does not sample: the server's share of the GPU
     (generation.gpu_memory_utilization of ``gpu_bytes``) replaces the generation terms; asleep during
-    training (generation.sleep), it keeps only its CUDA context (assumed, not measured)."""
+    training (generation.sleep), it keeps only its CUDA context (assumed, not measured). With ``world_size``
+    ranks (torchrun) the plan is per GPU: each holds the whole model and its 1/world_size of the prompts."""
     arch = arch or load_arch(cfg.model.name, cfg.model.trust_remote_code)
     P = DEFAULT_PROMPT_LENGTH if prompt_length is None else prompt_length
     if P < 1:
@@ -229,7 +231,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     targets = lora_targets(lora.target_modules)
     H, V, nl = arch.hidden, arch.vocab, arch.layers
     T, L = g.max_completion_length, P + g.max_completion_length
-    B, N = g.prompts_per_step, g.prompts_per_step * g.num_generations  # prompts, rows sampled and trained per step
+    check_world(g, world_size)
+    B = g.prompts_per_step // world_size  # prompts sampled and trained per step on each GPU
+    N = B * g.num_generations
     M = math.ceil(N / t.gradient_accumulation_steps)  # rows per micro-batch (step.py's _micro_batches)
     n_lora = lora_param_count(arch, lora.r, targets)
     # bitsandbytes dequantizes a whole NF4 weight to the compute dtype for each matmul of many tokens
@@ -265,6 +269,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
                  "decode"),
         ]
     terms.append(Term("LoRA gradients", "training", 4 * n_lora, "fp32, from the first backward to zero_grad"))
+    if world_size > 1:  # distributed.sum_gradients: one flat fp32 copy, after the backward passes
+        terms.append(Term("gradient all-reduce buffer", "training", 4 * n_lora, "flat fp32 copy of the LoRA "
+                          "gradients; NCCL's own buffers not counted (not measured)", "gradient sync"))
     if checkpointing:
         terms += [Term("checkpointed layer inputs", "training", nl * M * L * H * db,
                        f"{nl} layers x {M} rows x {L} tokens x hidden"),
@@ -296,12 +303,12 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
     assumptions = {"prompt_length": P, "completion_length": T, "rows_per_step": N, "rows_per_micro_batch": M,
                    "compute_dtype_bytes": db, "gradient_checkpointing": checkpointing,
                    "logprob_chunk_rows": g.logprob_chunk_rows(V),
-                   "quantization": cfg.model.quantization, "device": "CUDA GPU",
+                   "quantization": cfg.model.quantization, "device": "CUDA GPU", "world_size": world_size,
                    "params": arch.param_count(), "lora_params": n_lora}
     plan = Plan(cfg.model.name, arch, assumptions, terms, peak_phase, total)
     if alternatives:
         totals = [(remedy, plan_memory(changed, prompt_length=P, arch=arch, alternatives=False,
-                                       gpu_bytes=gpu_bytes).total_bytes)
+                                       gpu_bytes=gpu_bytes, world_size=world_size).total_bytes)
                   for remedy, changed in _remedies(cfg, plan)]
         plan.alternatives = [(remedy, b) for remedy, b in totals if b < total]  # only what lowers the peak
     return plan
@@ -343,7 +350,7 @@ def _remedies(cfg: Config, plan: Plan) -> list[tuple[str, ...]]:
     shorter = max(1, g.max_completion_length // 2)
     out.append((f"grpo.max_completion_length={shorter}",)
                + ((f"grpo.min_completion_length={shorter}",) if g.min_completion_length > shorter else ()))
-    if g.prompts_per_step > 1:
+    if g.prompts_per_step > 1 and (g.prompts_per_step // 2) % plan.assumptions["world_size"] == 0:
         out.append((f"grpo.prompts_per_step={g.prompts_per_step // 2}",))
     if m.quantization == "none":
         out.append(('model.quantization="nf4"',))
@@ -379,7 +386,8 @@ def format_plan(plan: Plan, budget_bytes: int | None = None) -> str:
     a = plan.assumptions
     lines = [f"grpo plan: {plan.model} ({plan.arch.model_type}, {a['params'] / 1e9:.2f}B params, "
              f"LoRA {a['lora_params'] / 1e6:.1f}M)",
-             f"assumes: a CUDA GPU; prompts padded to {a['prompt_length']} tokens (--prompt-length), "
+             f"assumes: a CUDA GPU" + (f" per rank, {a['world_size']} ranks (figures per GPU)"
+                                       if a["world_size"] > 1 else "") + f"; prompts padded to {a['prompt_length']} tokens (--prompt-length), "
              f"{a['completion_length']}-token completions; {a['rows_per_step']} rows per step, "
              f"{a['rows_per_micro_batch']} per micro-batch; "
              f"gradient checkpointing {'on' if a['gradient_checkpointing'] else 'off'}",
@@ -422,14 +430,16 @@ def parse_size(text: str) -> int:
 
 
 def run_plan(config_path: str | None, overrides: list[str], gpu_memory: str | None, as_json: bool,
-             *, prompt_length: int | None = None) -> int:
+             *, prompt_length: int | None = None, world_size: int = 1) -> int:
     """`grpo plan [CONFIG] [--set k=v] [--gpu-memory 24GiB] [--json] [--prompt-length N]`: print the plan.
 
     Returns 0 when it fits (or no --gpu-memory was given), 1 when it does not fit. Mistakes raise ConfigError
     (the CLI prints one line and exits 2)."""
     budget = parse_size(gpu_memory) if gpu_memory is not None else None
     cfg = load_config(config_path, overrides, require_rewards=False)  # planning needs no rewards
-    plan = plan_memory(cfg, prompt_length=prompt_length, gpu_bytes=budget)
+    if world_size < 1:
+        raise ConfigError(f"--world-size must be at least 1 (got {world_size})")
+    plan = plan_memory(cfg, prompt_length=prompt_length, gpu_bytes=budget, world_size=world_size)
     fits = budget is None or plan.total_bytes <= budget
     out = streams.results()  # stdout, and only our output (streams.py)
     if as_json:

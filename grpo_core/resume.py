@@ -21,6 +21,7 @@ from .config import Config, config_from_dict, config_to_dict
 MAY_CHANGE = (
     "train.steps",                      # more steps (not fewer than are done)
     "train.save_every", "train.log_completions", "train.report_to", "train.max_grad_norm",
+    "train.collective_timeout",
     "train.gradient_accumulation_steps",  # the same update, in more or fewer micro-batches
     "grpo.beta", "grpo.loss", "grpo.epsilon", "grpo.epsilon_high", "grpo.scale_rewards",
     "grpo.mask_truncated_completions", "grpo.max_completion_length", "grpo.min_completion_length",

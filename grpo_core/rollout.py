@@ -119,8 +119,10 @@ def _next_tokens(
     min_p: float = 0.0,
     repetition_penalty: float = 1.0,
     seen: torch.Tensor | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One token per row from last-position logits [N, V]: greedy at temperature 0, else sampled."""
+    """One token per row from last-position logits [N, V]: greedy at temperature 0, else sampled (from
+    ``uniforms`` [N, 1] when given, else from ``generator``)."""
     logits = logits.float()  # softmax and cumulative sums in bf16 would bias the sampled distribution
     if seen is not None:
         logits = penalize_repeats(logits, seen, repetition_penalty)
@@ -129,10 +131,11 @@ def _next_tokens(
     if temperature == 0:
         return logits.argmax(dim=-1)
     logits = warp(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
-    return _inverse_cdf_sample(logits.softmax(dim=-1), generator)
+    return _inverse_cdf_sample(logits.softmax(dim=-1), generator, uniforms)
 
 
-def _inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None,
+                        uniforms: torch.Tensor | None = None) -> torch.Tensor:
     """One draw per row of ``probs`` [N, V] by inverting the cumulative distribution.
 
     One uniform number per row, where ``torch.multinomial`` draws one exponential per vocabulary entry: on
@@ -143,7 +146,8 @@ def _inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) 
     cdf = probs.cumsum(dim=-1)
     device = generator.device if generator is not None else probs.device
     # A generator must live where it samples; with a CPU generator and a GPU model this is an [N, 1] copy.
-    u = torch.rand((probs.shape[0], 1), generator=generator, device=device, dtype=cdf.dtype).to(cdf.device)
+    u = uniforms if uniforms is not None else torch.rand((probs.shape[0], 1), generator=generator, device=device)
+    u = u.to(cdf.device, cdf.dtype)
     tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=probs.shape[-1] - 1)
     drawn = probs.gather(-1, tokens).squeeze(-1)
     return torch.where(drawn > 0, tokens.squeeze(-1), probs.argmax(dim=-1))
@@ -177,7 +181,7 @@ def sample_groups(
     top_k: int = 0,
     min_p: float = 0.0,
     repetition_penalty: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     eos_token_ids: list[int] | int | None = None,
     finish_check_every: int | None = None,
 ) -> Rollout:
@@ -188,6 +192,8 @@ def sample_groups(
     and the generation config's EOS ids), which are banned before ``min_new_tokens``, or at ``max_new_tokens``.
     ``finish_check_every``: how many steps between checks that every row has finished; each check waits for
     the device, so on a GPU it defaults to 8 (at most 7 wasted steps at the end), on the CPU to 1 (free there).
+    ``generator`` may be a list, one per prompt: each group then draws its own uniforms, up front, so that a
+    prompt's completions do not depend on which other prompts share the batch (distributed.prompt_generators).
     """
     _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,
               repetition_penalty)
@@ -202,6 +208,13 @@ def sample_groups(
         finish_check_every = 1 if device.type == "cpu" else 8
     G = num_generations
     extras = _forward_extras(model)
+    uniforms = None
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != len(prompt_ids):
+            raise ValueError(f"{len(generator)} generators for {len(prompt_ids)} prompts")
+        uniforms = None if temperature == 0 else torch.cat(
+            [torch.rand((G, max_new_tokens), generator=g, device=g.device) for g in generator]).to(device)
+        generator = None
 
     prompt, prompt_mask = _left_pad(prompt_ids, pad_id, device)
     width = prompt.shape[1]
@@ -244,6 +257,7 @@ def sample_groups(
                 min_p=min_p,
                 repetition_penalty=repetition_penalty,
                 seen=seen,
+                uniforms=None if uniforms is None else uniforms[:, step:step + 1],
             )
             alive = ~finished
             token = torch.where(alive, token, pad_id)

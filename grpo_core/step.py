@@ -8,6 +8,8 @@ grpo.advantage (losses/). The old-policy pass runs only when a generation batch 
 (num_iterations > 1) or another implementation sampled it (a vLLM server: its log-probs are compared
 with the trainer's and the loss corrected, losses/sampler.py), and the reference pass only when
 beta > 0; both use the same weights (the reference is the policy with its adapter switched off).
+Under torchrun ``rows`` are this rank's share of the step's prompts, and ``dist`` (distributed.py) brings
+in what the whole batch decides: rewards for the advantages, the loss normalisers, the summed gradients.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 
 from . import dynamic_sampling
 from .data import encode_prompt, prompt_text
+from .distributed import SINGLE
 from .dynamic_sampling import Generated
 from .logprobs import completion_logprobs
 from .generation.hf import HfSampler
@@ -57,16 +60,18 @@ def _spread(values):
 
 
 def generate(model, tokenizer, mix, cfg, generator, sampler, rows: list[dict]) -> Generated:
-    """Rollouts (G completions per prompt, from the sampling backend) and their rewards."""
+    """Rollouts (G completions per prompt, from the sampling backend) and their rewards. ``generator``: a
+    torch.Generator, or distributed.PromptGenerators (one generator per prompt, in the order sampled)."""
     g, G = cfg.grpo, cfg.grpo.num_generations
     sampler = sampler or HfSampler()
     start = time.perf_counter()
     prompt_ids = [encode_prompt(tokenizer, row[cfg.data.prompt], cfg.data.system, cfg.data.max_prompt_length)
                   for row in rows]
+    generators = generator.take(len(rows)) if hasattr(generator, "take") else generator
     rollout = sampler.sample_groups(model, tokenizer, prompt_ids, num_generations=G,
                                     max_new_tokens=g.max_completion_length, min_new_tokens=g.min_completion_length,
                                     temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, min_p=g.min_p,
-                                    repetition_penalty=g.repetition_penalty, generator=generator)
+                                    repetition_penalty=g.repetition_penalty, generator=generators)
     generated = time.perf_counter()
     # every dataset column travels with each of the G completions of its prompt
     completions = rollout.decode(tokenizer)
@@ -79,8 +84,8 @@ def generate(model, tokenizer, mix, cfg, generator, sampler, rows: list[dict]) -
 
 
 def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg, generator,
-              trainable_params: list, sampler=None, draw=None, sampling_state: dict | None = None
-              ) -> tuple[dict, list[dict]]:
+              trainable_params: list, sampler=None, draw=None, sampling_state: dict | None = None,
+              dist=SINGLE) -> tuple[dict, list[dict]]:
     """Run one step on ``rows`` (the prompts of this step); ``sampler`` is a backend of grpo_core/generation
     (default: the trainer's own decode loop). For dynamic sampling ``draw(n)`` gives more prompts, and
     ``sampling_state`` carries what one step learns for the next (checkpointed). Returns (metrics, samples)."""
@@ -89,7 +94,10 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     loss_fn, estimator = registry.find("loss", g.loss), registry.find("advantage", g.advantage)
 
     def advantages_of(batch):  # unscorable samples and, if asked, truncated ones leave the loss
-        adv, valid = estimate_advantages(estimator, batch.scores, mix.names, G, g, batch.rollout.input_ids.device)
+        # on the whole step's scores (every rank's rows, in rank order); this rank keeps its own rows
+        whole = dist.gather_scores(batch.scores)
+        adv, valid = estimate_advantages(estimator, whole, mix.names, G, g, batch.rollout.input_ids.device)
+        adv, valid = dist.mine(adv), dist.mine(valid)
         return adv, valid & ~batch.rollout.truncated if g.mask_truncated_completions else valid
 
     # 1-2. Rollouts and rewards, in rounds with dynamic sampling.
@@ -109,10 +117,12 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     sampled = rollout.sampler_logprobs  # None when the trained model sampled: nothing to correct
     advantages, in_loss = advantages_of(batch)
     mask = rollout.completion_mask.float() * in_loss[:, None]
-    sequences, tokens = batch_counts(mask)
     parts = _micro_batches(mask.shape[0], cfg.train.gradient_accumulation_steps, G)
     # With no advantage anywhere and no KL term the loss is exactly zero: skip the passes, keep the update.
-    learns = bool((advantages[mask.sum(1) > 0] != 0).any()) or (g.beta > 0 and tokens > 0)
+    # Counts and that decision are global, so every rank normalises alike and runs the same collectives.
+    sequences, tokens, anywhere = dist.sum([*batch_counts(mask), bool((advantages[mask.sum(1) > 0] != 0).any())])
+    sequences, tokens = int(sequences), int(tokens)
+    learns = anywhere > 0 or (g.beta > 0 and tokens > 0)
 
     # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is
     # fixed, and outside training mode the KV cache that shares each prompt across its group is on.
@@ -125,7 +135,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     if sampled is not None:  # another implementation sampled: weigh each token by p_trainer / p_sampler
         gen = cfg.generation
         weights = importance_weights(old, sampled, mask, gen.importance_sampling, gen.importance_sampling_cap)
-        mismatch = sampler_mismatch(old, sampled, mask, weights, gen.importance_sampling_cap)
+        mismatch = dist.mean_metrics(sampler_mismatch(old, sampled, mask, weights, gen.importance_sampling_cap))
         loss_advantages = advantages[:, None] * weights  # w >= 0 scales both clip terms: w times the token's loss
     if learns and g.beta > 0:
         with reference_mode(model):
@@ -133,7 +143,8 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
 
     # 4. Updates: num_iterations optimizer steps on this generation batch.
     model.train()
-    settings = loss_settings(g, loss_fn, batch_sequences=sequences, batch_tokens=tokens, num_micro_batches=len(parts))
+    settings = loss_settings(g, loss_fn, batch_sequences=sequences, batch_tokens=tokens,
+                             num_micro_batches=len(parts) * dist.world_size)
     stats_sum: dict[str, float] = {}
     loss_total, entropy, grad_norm = 0.0, None, None
     for _ in range(g.num_iterations):
@@ -149,7 +160,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
                 weight = float(mask[p].sum()) / max(tokens, 1)  # token share, so stats are batch token means
                 for k, v in stats.items():
                     stats_sum[k] = stats_sum.get(k, 0.0) + float(v) * weight / g.num_iterations
-            entropy = ent_sum / max(tokens, 1)
+            dist.sum_gradients(trainable_params)  # the clip below and AdamW then see the whole batch's gradient
         else:
             for param in trainable_params:  # a zero gradient still moves AdamW's moments, as a real pass would
                 param.grad = torch.zeros_like(param)
@@ -159,10 +170,19 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     end = time.perf_counter()
+    loss_total, ent_sum, *stat_values = dist.sum([loss_total, ent_sum, *stats_sum.values()])
+    stats_sum = dict(zip(stats_sum, stat_values))
+    entropy = ent_sum / max(tokens, 1) if learns else None
 
-    # 5. Metrics (rewards and lengths over everything sampled this step) and samples for completions.jsonl.
-    totals = [t for b in generated for t in b.scores.total]
-    lengths = [n for b in generated for n in b.rollout.completion_lengths.tolist()]
+    # 5. Metrics (rewards and lengths over everything sampled this step, on every rank) and samples (of this
+    # rank's rows) for completions.jsonl.
+    kinds = ("unscorable", "errors", "timeouts")
+    totals, lengths, truncated, rewards, counts = dist.combine((
+        [t for b in generated for t in b.scores.total],
+        [n for b in generated for n in b.rollout.completion_lengths.tolist()],
+        [t for b in generated for t in b.rollout.truncated.tolist()],
+        {name: [s for b in generated for s in b.scores.rewards[name]] for name in mix.names},
+        {name: {k: sum(getattr(b.scores.counts[name], k) for b in generated) for k in kinds} for name in mix.names}))
     groups = [totals[i:i + G] for i in range(0, len(totals), G)]
     zero_spread = sum(1 for grp in groups if len({t for t in grp if t is not None}) <= 1)
     reward_mean, reward_std = _spread([t for t in totals if t is not None])
@@ -171,7 +191,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         "frac_reward_zero_std": zero_spread / len(groups),
         "completion_length/mean": statistics.fmean(lengths), "completion_length/min": min(lengths),
         "completion_length/max": max(lengths),
-        "truncated_ratio": sum(sum(b.rollout.truncated.tolist()) for b in generated) / len(lengths),
+        "truncated_ratio": sum(truncated) / len(lengths),
         "entropy": entropy, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0],
         "tokens_per_second": sum(lengths) / (end - start), "step_seconds": end - start,
         "generation_seconds": sum(b.generation_seconds for b in generated),
@@ -180,11 +200,11 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         **stats_sum, **mismatch, **(rounds.metrics() if rounds else {}),
     }
     for name in mix.names:
-        mean, std = _spread([s for b in generated for s in b.scores.rewards[name]])
+        mean, std = _spread(rewards[name])
         record.update({f"rewards/{name}/mean": mean, f"rewards/{name}/std": std,
                        f"rewards/{name}/weight": batch.scores.weights[name]})
-        for kind in ("unscorable", "errors", "timeouts"):
-            record[f"rewards/{name}/{kind}"] = sum(getattr(b.scores.counts[name], kind) for b in generated)
+        for kind in kinds:
+            record[f"rewards/{name}/{kind}"] = counts[name][kind]
     versions = rollout.adapter_versions
     samples = [{"prompt": prompt_text(batch.rows[i // G][cfg.data.prompt]), "completion": batch.completions[i],
                 "rewards": {name: batch.scores.rewards[name][i] for name in mix.names},

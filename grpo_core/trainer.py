@@ -10,6 +10,9 @@ Whatever a run holds open (the reward workers, trackers, log files, later a gene
 entered into one ExitStack, ``resources``, so every way out closes all of it. SIGINT and SIGTERM act
 alike in every phase (grpo_rewards/signals.py): during training the first one finishes the step in
 flight and saves a checkpoint, elsewhere it stops at once; the exit status is 130 or 143.
+
+Under torchrun every rank runs this; rank 0 alone owns the run directory and writes into it, and the
+ranks agree on when to stop (distributed.py has the rest).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import contextlib
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ import torch
 from grpo_rewards import RewardMix, plugins, signals
 from grpo_rewards.errors import UserError
 
-from . import checkpoint, cpu_threads, preflight, resume, rundir, trackers
+from . import checkpoint, cpu_threads, distributed, preflight, resume, rundir, trackers
 from .config import Config, config_to_dict, config_to_toml
 from .data import MAX_GENERATED_ROWS, PromptStream, is_task, load_rows
 from .evaluate import evaluate
@@ -80,10 +84,12 @@ class Prepared:
     state: dict | None = None    # its state.pt, already read and checked
 
 
-def prepare(cfg: Config, resume_run: bool = False, overwrite: bool = False) -> Prepared:
-    """The checks that need no model weights; then the run directory is claimed and config.toml written."""
+def prepare(cfg: Config, resume_run: bool = False, overwrite: bool = False, *, main: bool = True,
+            pool_size: int | None = None) -> Prepared:
+    """The checks that need no model weights; then the run directory is claimed and config.toml written.
+    ``main=False`` (torchrun ranks other than 0): the run directory and its checkpoint are rank 0's."""
     registry = plugins.registry()
-    mix = RewardMix.from_config(cfg.rewards, registry=registry)
+    mix = RewardMix.from_config(cfg.rewards, registry=registry, pool_size=pool_size)
     trackers.check(cfg.train.report_to)
     check_on_example(cfg.grpo, losses.check(cfg.grpo, registry)[0])  # grpo.loss / grpo.advantage and options
     needed = cfg.train.steps * cfg.grpo.prompts_per_step
@@ -94,6 +100,8 @@ def prepare(cfg: Config, resume_run: bool = False, overwrite: bool = False) -> P
                           registry=registry)[:cfg.data.eval_limit]
     splits = {cfg.data.split: train_rows, cfg.data.eval_split: eval_rows}
     preflight.check(cfg, mix, splits)
+    if not main:
+        return Prepared(mix, train_rows, eval_rows)
     ckpt, state = resume.select(cfg) if resume_run else (None, None)
     found = None if resume_run else rundir.check(cfg.train.output_dir, overwrite)
     preflight.check_lengths(cfg, splits)  # the slowest check (a tokenizer) last
@@ -123,97 +131,120 @@ class Progress:
         return Interrupted(text, stop.signum)
 
 
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, on_step=None, progress: bool = True) -> dict:
-    """Run GRPO as configured; returns the summary also written to summary.json."""
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, on_step=None,
+          progress: bool = True) -> dict | None:
+    """Run GRPO as configured; returns the summary also written to summary.json (None on torchrun ranks but 0)."""
+    dist = distributed.from_env(cfg.grpo)  # one process: SINGLE, and no torch.distributed at all
     where = Progress(cfg.train.output_dir)
-    with signals.stop_on_signals():
+    with signals.stop_on_signals(), dist.reporting(cfg.train.output_dir):
         try:
-            return _run(cfg, where, resume, overwrite, on_step, progress)
+            summary = _run(cfg, where, resume, overwrite, on_step, progress and dist.is_main, dist)
         except signals.Stopped as stop:
-            raise where.stopped(stop) from None
+            dist.stop(where.stopped(stop))
+    return summary if dist.is_main else None
 
 
-def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_step, progress: bool) -> dict:
+def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_step, progress: bool, dist) -> dict:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    run = prepare(cfg, resume_run, overwrite)
+    run = prepare(cfg, resume_run, overwrite, main=dist.is_main, pool_size=dist.reward_workers())
     run_dir, mix, eval_rows, ckpt, state = cfg.train.output_dir, run.mix, run.eval_rows, run.ckpt, run.state
-    if state is not None:
-        where.step = where.saved = state["step"]
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     with contextlib.ExitStack() as resources:
         resources.enter_context(mix)
         # The sampler before the model: a vLLM server measures the GPU memory it may take when it starts.
-        sampler = resources.enter_context(open_sampler(cfg, run_dir, progress=progress))
-        mix.start()  # fork reward workers before the model (and any GPU context) exists
+        sampler = resources.enter_context(open_sampler(cfg, run_dir, progress=progress, dist=dist))
+        mix.start()  # fork reward workers before the model (and any GPU context or process group) exists
+        dist.start(cfg.train.collective_timeout)
+        state = dist.broadcast(state)  # rank 0 read the checkpoint: the nodes need no shared filesystem
+        if state is not None:
+            where.step = where.saved = state["step"]
         model, tokenizer = load_from_config(cfg, adapter_path=os.path.join(ckpt, "adapter") if ckpt else None)
         device = next(model.parameters()).device
         params = [p for p in model.parameters() if p.requires_grad]
+        dist.same_start(params)  # every rank starts from rank 0's LoRA weights (its checkpoint's)
+        if dist.rank:
+            torch.manual_seed(cfg.train.seed + dist.rank)  # dropout masks of its own
         trainable, total = trainable_parameter_count(model)
-        print(f"grpo: {cfg.model.name} on {device}: {trainable:,} trainable of {total:,} parameters; "
-              f"run directory {run_dir}", file=sys.stderr)
+        if dist.is_main:
+            print(f"grpo: {cfg.model.name} on {device}" + (f" x {dist.world_size} ranks" if dist.enabled else "")
+                  + f": {trainable:,} trainable of {total:,} parameters; run directory {run_dir}", file=sys.stderr)
         optimizer = build_optimizer(model, cfg, params)
         scheduler = build_scheduler(optimizer, cfg, cfg.train.steps * cfg.grpo.num_iterations)
-        generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
-        stream = PromptStream(run.train_rows, cfg.train.seed)
+        stream = PromptStream(run.train_rows, cfg.train.seed)  # the same global order on every rank
         governor = cpu_threads.governor_for(device)  # CPU only: threads follow the cores left free
 
         def run_eval(label):
             if governor is not None:
                 governor.update()
-            with tqdm(total=len(eval_rows), desc=f"eval ({label})", disable=not progress, leave=False) as bar:
+            with tqdm(total=len(dist.split(eval_rows)), desc=f"eval ({label})", disable=not progress,
+                      leave=False) as bar:
                 return evaluate(model, tokenizer, eval_rows, prompt_column=cfg.data.prompt, system=cfg.data.system,
                                 mix=mix, max_new_tokens=cfg.eval.max_completion_length, progress=bar,
-                                max_prompt_length=cfg.data.max_prompt_length)
+                                max_prompt_length=cfg.data.max_prompt_length, dist=dist)
 
         first_step, extra = 1, {}
-        if ckpt:
+        if state is not None:
             checkpoint.check_optimizer(state, params)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            checkpoint.restore_rng(state["rng"], generator)
+            rng = distributed.rank_rng(state, dist.rank)
+            if rng is not None:  # None: a rank the checkpoint did not have keeps its fresh seed
+                checkpoint.restore_rng(rng)
             stream.restore(state["data"])
             first_step, extra = state["step"] + 1, state["extra"]
-            print(f"grpo: resuming {run_dir} after step {state['step']} ({os.path.basename(ckpt)})", file=sys.stderr)
+            if dist.is_main:
+                print(f"grpo: resuming {run_dir} after step {state['step']} ({os.path.basename(ckpt)})"
+                      + distributed.resume_note(state, dist), file=sys.stderr)
         else:
             where.phase = "the evaluation before training"
             extra["eval_before"] = run_eval("before")
-            print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}", file=sys.stderr)
+            if dist.is_main:
+                print(f"grpo: eval before training: accuracy {extra['eval_before']['accuracy']:.3f}",
+                      file=sys.stderr)
         extra.setdefault("train_seconds", 0.0)
         sampler.start_at(first_step - 1)  # the adapter of step s has seen s - 1 steps
 
         def save(step):
-            checkpoint.save(run_dir, step, model, tokenizer, optimizer, scheduler, generator, stream.state(), extra)
+            ranks = dist.gather({"rng": checkpoint.rng_state(), "data": stream.state()})  # every rank's
+            if dist.is_main:
+                checkpoint.save(run_dir, step, model, tokenizer, optimizer, scheduler, None, stream.state(), extra,
+                                ranks=ranks)
             where.saved = step
 
-        after = first_step - 1 if ckpt else None
-        metrics = resources.enter_context(contextlib.closing(JsonlLog(os.path.join(run_dir, "metrics.jsonl"), after)))
+        after = first_step - 1 if state is not None else None
+        log = JsonlLog if dist.is_main else distributed.nowhere  # rank 0 writes the run's files
+        metrics = resources.enter_context(contextlib.closing(log(os.path.join(run_dir, "metrics.jsonl"), after)))
         samples_log = resources.enter_context(
-            contextlib.closing(JsonlLog(os.path.join(run_dir, "completions.jsonl"), after)))
-        watchers = resources.enter_context(trackers.Trackers(cfg.train.report_to, run_dir, config_to_dict(cfg),
-                                                             first_step))
+            contextlib.closing(log(os.path.join(run_dir, "completions.jsonl"), after)))
+        watchers = resources.enter_context(trackers.Trackers(cfg.train.report_to if dist.is_main else [], run_dir,
+                                                             config_to_dict(cfg), first_step))
         bar = resources.enter_context(tqdm(total=cfg.train.steps, initial=first_step - 1, desc="train",
                                            disable=not progress))
         where.phase = "training"
+        stopping = False
         with signals.graceful("stopping after this step and saving a checkpoint") as stop:
             for step in range(first_step, cfg.train.steps + 1):
                 threads = governor.update() if governor is not None else None
-                before = stream.state(), generator.get_state()
+                before = stream.state()
                 mix.set_step(step)  # the reward weights in force (schedules)
+                rows, first = dist.shard(stream.take(cfg.grpo.prompts_per_step))
+                generators = distributed.PromptGenerators(cfg.train.seed, step, first, device)
                 try:
-                    record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix,
-                                                stream.take(cfg.grpo.prompts_per_step), cfg, generator, params,
-                                                sampler, draw=stream.take,
-                                                sampling_state=extra.setdefault("sampling", {}))
+                    record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix, rows, cfg, generators,
+                                                params, sampler, draw=stream.take,
+                                                sampling_state=extra.setdefault("sampling", {}), dist=dist)
                 except GenerationFailed as e:  # nothing of this step happened yet: keep the last one
-                    stream.restore(before[0])
-                    generator.set_state(before[1])
+                    if dist.enabled:  # the other ranks are mid-step: they stop, naming this one (distributed.py)
+                        raise
+                    stream.restore(before)
                     save(step - 1)
                     raise GenerationFailed(f"{e}; checkpoint saved after step {step - 1} in "
                                            f"{os.path.join(run_dir, 'checkpoints')}; continue with --resume") from None
-                record.update(sampler.step_metrics())
+                record.update(dist.mean_metrics(sampler.step_metrics()))
+                samples = dist.gather_samples(samples, cfg.train.log_completions)
                 if threads is not None:
                     record["cpu_threads"] = threads
                 extra["train_seconds"] += record["step_seconds"]
@@ -225,25 +256,31 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
                 bar.set_postfix(reward=f"{record['reward/mean'] or 0:.3f}", step_s=f"{record['step_seconds']:.2f}")
                 if on_step is not None:
                     on_step(step, record)
+                stopping = dist.any(stop.requested)  # every rank stops after the same step
                 if (cfg.train.save_every and step % cfg.train.save_every == 0) or step == cfg.train.steps \
-                        or stop.requested:
+                        or stopping:
                     save(step)
+                    stopping = dist.any(stop.requested)  # a signal during the save stops here too
+                signum = stop.signum or signal.SIGTERM  # a rank told to stop by another one: as torchrun would
                 where.step = step
-                if stop.requested and step < cfg.train.steps:
-                    raise Interrupted(f"stopped by {signals.Stopped(stop.signum).name} after step {step}; "
-                                      f"checkpoint saved in {os.path.join(run_dir, 'checkpoints')}; continue with "
-                                      f"--resume", stop.signum)
+                if stopping and step < cfg.train.steps:
+                    dist.stop(Interrupted(f"stopped by {signals.Stopped(signum).name} after step {step}; checkpoint "
+                                          f"saved in {os.path.join(run_dir, 'checkpoints')}; continue with --resume",
+                                          signum))
         where.phase = "finishing"
-        if stop.requested:  # asked during the last step: it is saved; the final evaluation can wait
-            raise where.stopped(signals.Stopped(stop.signum))
+        if stopping:  # asked during the last step: it is saved; the final evaluation can wait
+            dist.stop(where.stopped(signals.Stopped(signum)))
         eval_after = run_eval("after")
-        checkpoint.save_final_adapter(run_dir, model, tokenizer)
-    plot = plot_rewards(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "rewards.png"))
+        if dist.is_main:
+            checkpoint.save_final_adapter(run_dir, model, tokenizer)
+    plot = plot_rewards(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "rewards.png")) \
+        if dist.is_main else None
     summary = {"steps": cfg.train.steps, "wall_seconds": round(time.perf_counter() - started, 2),
-               "train_seconds": round(extra["train_seconds"], 2), "resumed": bool(ckpt),
+               "train_seconds": round(extra["train_seconds"], 2), "resumed": state is not None,
                "eval_before": extra["eval_before"], "eval_after": eval_after,
                "adapter": os.path.join(run_dir, "adapter"), "plot": plot}
-    _write_json(os.path.join(run_dir, "summary.json"), summary)
+    if dist.is_main:
+        _write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 
 

@@ -1,4 +1,5 @@
 """Isolated rewards: worker processes, hard per-sample time limits, replacement, memory caps."""
+import json
 import os
 import time
 import types
@@ -96,3 +97,41 @@ def test_pool_outcomes_name_timeouts_and_crashes():
     finally:
         pool.close()
     assert [o.kind for o in outcomes] == [TIMEOUT, CRASH]
+
+
+def test_workers_die_with_their_parent_even_when_it_is_killed_and_ignore_a_group_sigterm(tmp_path):
+    """A parent killed by SIGKILL runs no cleanup; its workers must not wait on their pipes for ever. And a
+    SIGTERM to the whole process group (torchrun stopping a rank) is the parent's to handle: an idle worker
+    it killed anyway is replaced."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os, signal, sys, time\n"
+        "from grpo_rewards.runtime import WorkerPool\n"
+        "pool = WorkerPool([lambda completions: [1.0]], size=2)\n"
+        "pool.start()\n"
+        "time.sleep(0.5)\n"  # the workers are up
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "os.killpg(0, signal.SIGTERM)\n"  # the parent ignores it too; the workers must survive it
+        "time.sleep(0.5)\n"
+        "os.kill(pool._idle[0].process.pid, signal.SIGKILL)\n"  # an idle worker killed from outside
+        "time.sleep(0.5)\n"
+        "kinds = [o.kind for o in pool.run(0, [{'completions': ['x']}] * 4, timeout=5)]\n"
+        "print(json.dumps([kinds, pool.replaced, [w.process.pid for w in pool._idle]]), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, for its killpg
+    try:
+        kinds, replaced, pids = json.loads(proc.stdout.readline())
+        assert kinds == [OK] * 4 and replaced == 1 and len(pids) == 2
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{pid}") for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in pids), "workers outlived their killed parent"
+    finally:
+        proc.kill()

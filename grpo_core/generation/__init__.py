@@ -19,12 +19,13 @@ class GenerationFailed(UserError):
     of the last finished step and stops (``--resume`` continues)."""
 
 
-def open_sampler(cfg, run_dir: str, *, progress: bool = True):
-    """The backend ``cfg.generation`` asks for, not yet entered (``with open_sampler(...) as sampler:``)."""
+def open_sampler(cfg, run_dir: str, *, progress: bool = True, dist=None):
+    """The backend ``cfg.generation`` asks for, not yet entered (``with open_sampler(...) as sampler:``).
+    ``dist``: under torchrun each rank has a sampler of its own (for vLLM: its own managed server)."""
     if cfg.generation.backend == "vllm":
         from .vllm import VllmSampler
 
-        return VllmSampler(cfg, run_dir, progress=progress)
+        return VllmSampler(cfg, run_dir, progress=progress, dist=dist)
     from .hf import HfSampler
 
     return HfSampler()

@@ -8,8 +8,8 @@ Each step:
    would not survive it). ``version`` counts the training steps the adapter has seen, and every completion
    records it (Rollout.adapter_versions);
 2. the prompts go as token ids (the chat template was applied once, by data.encode_prompt), one request per
-   prompt asking for its G completions (``n``), each with a seed drawn from the run's generator, so a run and
-   its resume draw the same seeds; the sampling parameters map one to one (``sampling_request``);
+   prompt asking for its G completions (``n``), each with a seed drawn from that prompt's generator
+   (distributed.prompt_generators), so a run and its resume, on any number of ranks, draw the same seeds; the sampling parameters map one to one (``sampling_request``);
 3. the completions come back as token ids with each token's log-prob under the server's weights, and become
    the same Rollout the hf backend builds (same padding, masks, truncated flags).
 
@@ -19,6 +19,7 @@ requests of n = 1 per prompt: vLLM refuses n > 1 without sampling.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -151,9 +152,15 @@ def server_dtype(cfg) -> str:
 class VllmSampler:
     """``with VllmSampler(cfg, run_dir) as sampler:`` a server ready to sample; ``sampler.sample_groups(...)``."""
 
-    def __init__(self, cfg, run_dir: str, *, progress: bool = True):
+    def __init__(self, cfg, run_dir: str, *, progress: bool = True, dist=None):
+        from ..distributed import SINGLE
+
         self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
         self.gen = cfg.generation
+        self.dist = dist or SINGLE
+        if self.dist.enabled and self.gen.mode == "external":  # its adapters would be every rank's at once
+            raise UserError(f'generation.mode = "external": one server for {self.dist.world_size} ranks is not '
+                            f'supported; use "managed" (each rank starts its own server, on its own GPU)')
         self.server: srv.ManagedServer | None = None
         self.url = (self.gen.url or "").rstrip("/")
         self.base_model = None  # the name the server serves the base model under
@@ -181,6 +188,9 @@ class VllmSampler:
 
     def __exit__(self, *exc) -> None:
         self.close()
+        if exc[0] is None and self.server is not None and not self.dist.is_main:
+            with contextlib.suppress(OSError):  # a temporary log, kept only when something went wrong
+                os.remove(self.server.log_path)
 
     def close(self) -> None:
         if self.server is not None:
@@ -194,15 +204,19 @@ class VllmSampler:
 
         host, port = self.gen.host, self.gen.port
         if port:
+            port += self.dist.local_rank  # under torchrun: one server per rank on this machine
             srv.check_port_free(host, port)
         else:
             port = srv.free_port(host)
         self.url = f"http://{host}:{port}"
         argv, env = managed_command(self.cfg, resolve_model_path(self.cfg.model.name), host, port,
                                     server_dtype(self.cfg))
+        env.update(self.dist.server_env())  # this rank's GPU
+        # rank 0 owns the run directory; the other ranks' servers log beside their own process
+        log = os.path.join(self.run_dir, "vllm-server.log") if self.dist.is_main else \
+            os.path.join(tempfile.gettempdir(), f"grpo-vllm-server-rank{self.dist.rank}-{os.getpid()}.log")
         self.server = srv.ManagedServer(argv, url=self.url, env=env, start_timeout=self.gen.start_timeout,
-                                        log_path=os.path.join(self.run_dir, "vllm-server.log"),
-                                        progress=self.progress)
+                                        log_path=log, progress=self.progress)
         self.server.__enter__()
 
     def _check_server(self) -> None:
@@ -296,9 +310,12 @@ class VllmSampler:
         greedy = temperature == 0
         per_request = 1 if greedy else num_generations
         requests = []
-        for prompt in prompt_ids:
+        for b, prompt in enumerate(prompt_ids):
+            # one generator per prompt (distributed.prompt_generators): its seeds do not depend on the batch
+            gen = generator[b] if isinstance(generator, (list, tuple)) else generator
             for _ in range(num_generations // per_request):
-                seed = None if greedy else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+                seed = None if greedy else int(torch.randint(0, 2**31 - 1, (1,), generator=gen,
+                                                             device=gen.device if gen is not None else None))
                 body = sampling_request(num_generations=per_request, max_new_tokens=max_new_tokens,
                                         min_new_tokens=min_new_tokens, temperature=temperature, top_p=top_p,
                                         top_k=top_k, eos_token_ids=eos, seed=seed, **extra)

@@ -101,8 +101,10 @@ def _worker_main(conn, rewards, owner_pid, lifeline, inherited, set_pdeathsig) -
         with contextlib.suppress(OSError):
             os.close(fd)
     _die_with_parent(owner_pid, lifeline, set_pdeathsig)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is not ours
+    # Ctrl-C, and a SIGTERM sent to the whole process group (torchrun stopping a rank), are the parent's to
+    # handle: it finishes its step with these workers, then closes them; they die with it in any case.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.dup2(2, 1)  # a worker has no results to print: what rewards print goes to stderr
     sys.stdout = sys.stderr
@@ -206,6 +208,11 @@ class WorkerPool:
             while pending or busy:
                 while pending and len(busy) < self.size:
                     worker = self._idle.pop() if self._idle else self._new_worker()
+                    if not worker.process.is_alive():  # died while idle (killed from outside): replace it
+                        worker.kill()
+                        self._live.discard(worker)
+                        self.replaced += 1
+                        worker = self._new_worker()
                     ids = pending.popleft()
                     worker.items = deque(ids)
                     worker.conn.send((index, memory_limit_mb, [(i, calls[i]) for i in ids]))
