@@ -4,7 +4,7 @@ Builds the benchmark's model and prompts (benchmarks/trl_vs_grpo.py), runs `grpo
 for --step steps, and profiles the last one: the ops that took the most time, with their call counts.
 Profile before optimising; ablation.py then says what a change bought.
 
-    python benchmarks/profile_step.py [--step 3] [--rows 25] [--sort self_cpu_time_total]
+    python benchmarks/profile_step.py [--step 3] [--rows 25] [--sort self_cpu_time_total] [--vocab 4096]
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=3, help="the step to profile (earlier ones warm up)")
     parser.add_argument("--rows", type=int, default=25, help="rows of the table")
     parser.add_argument("--sort", default="self_cpu_time_total")
+    parser.add_argument("--vocab", type=int, default=4096, help="vocabulary size of the random model")
+    parser.add_argument("--shapes", action="store_true", help="one row per op and input shapes")
     args = parser.parse_args()
 
     from grpo_core.cli import apply_openmp_defaults
@@ -42,16 +44,16 @@ def main() -> None:
         seen.append(1)
         if len(seen) != args.step:
             return plain_step(*a, **k)
-        with profile() as prof:
+        with profile(record_shapes=args.shapes) as prof:
             out = plain_step(*a, **k)
-        print(prof.key_averages().table(sort_by=args.sort, row_limit=args.rows))
+        print(prof.key_averages(group_by_input_shape=args.shapes).table(sort_by=args.sort, row_limit=args.rows))
         print(f"step {args.step}: {out[0]['step_seconds']:.3f} s, generation {out[0]['generation_seconds']:.3f} s")
         return out
 
     trainer.grpo_step = profiled_step
     with tempfile.TemporaryDirectory(prefix="profile-step-") as tmp:
         work = Path(tmp)
-        make_model(work / "model", 4096)
+        make_model(work / "model", args.vocab)
         make_prompts(work / "prompts.jsonl")
         config = work / "ours.toml"
         config.write_text(OURS_CONFIG.format(model=json.dumps(str(work / "model")),

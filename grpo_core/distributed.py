@@ -33,6 +33,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -300,28 +301,32 @@ class Dist:
 
     def _diagnose(self, what: str, exc: Exception) -> str:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        culprit = self._culprit()
+        timed_out = "timeout" in first.lower() or "timed out" in first.lower()
+        culprit = self._culprit(timed_out)
         if culprit is None:
-            timed_out = "timeout" in first.lower() or "timed out" in first.lower()
             culprit = (f"another rank did not reach {what} within train.collective_timeout = {self.timeout:g} s"
                        if timed_out else f"another rank stopped answering ({first})")
         return f"rank {self.rank} stopping in {what}: {culprit}"
 
-    def _culprit(self) -> str | None:
+    def _culprit(self, timed_out: bool = True) -> str | None:
         store = self._store
         if store is None:
             return None
         try:
-            if store.check(["grpo/failed"]):
-                return store.get("grpo/failed").decode()
-            host = socket.gethostname()
-            for r in range(self.world_size):
-                key = f"grpo/rank/{r}"
-                if r == self.rank or not store.check([key]):
-                    continue
-                where, pid = store.get(key).decode().split()
-                if where == host and not _alive(int(pid)):
-                    return f"rank {r} (pid {pid}) died without an error: killed (SIGKILL, out of memory?) or crashed"
+            # A killed rank's sockets close while the kernel is still tearing it down, so the collective can
+            # fail before the process looks dead: give a rank that broke the connection a moment to be gone.
+            deadline = time.monotonic() + (0 if timed_out else 5)
+            while True:
+                if store.check(["grpo/failed"]):
+                    return store.get("grpo/failed").decode()
+                dead = self._dead_rank()
+                if dead or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)
+            if dead:
+                return dead
+            if not timed_out:
+                return None
             for r in range(self.world_size):
                 key = f"grpo/at/{r}"
                 if r == self.rank or not store.check([key]):
@@ -332,6 +337,18 @@ class Dist:
                             f"is still in its step, after {last} (a hung reward, a stuck device?)")
         except Exception:  # the store went with the launcher: say what the collective said
             return None
+        return None
+
+    def _dead_rank(self) -> str | None:
+        """The first other rank on this host whose process is gone, in one line, or None."""
+        host = socket.gethostname()
+        for r in range(self.world_size):
+            key = f"grpo/rank/{r}"
+            if r == self.rank or not self._store.check([key]):
+                continue
+            where, pid = self._store.get(key).decode().split()
+            if where == host and not _alive(int(pid)):
+                return f"rank {r} (pid {pid}) died without an error: killed (SIGKILL, out of memory?) or crashed"
         return None
 
 
