@@ -279,6 +279,7 @@ import json, sys, time, atexit
 from grpo_core.cli import apply_openmp_defaults
 apply_openmp_defaults()  # as `grpo train` does, before torch loads
 import torch
+import grpo_core.generation.hf as hf
 import grpo_core.step as step
 import grpo_core.trainer as trainer
 from grpo_core import cli
@@ -292,7 +293,7 @@ def timed_step(*a, **k):
     phases.close_step(time.perf_counter() - t, time.process_time() - c)
     return out
 trainer.grpo_step = timed_step
-step.sample_groups = phases.wrap(step.sample_groups, lambda: "generation")
+hf.sample_groups = phases.wrap(hf.sample_groups, lambda: "generation")  # the default backend's decode loop
 step.completion_logprobs = phases.wrap(step.completion_logprobs, lambda: "logprobs forward (policy)"
                                        if torch.is_grad_enabled() else "logprobs forward (reference)")
 torch.Tensor.backward = phases.wrap(torch.Tensor.backward, lambda: "backward")

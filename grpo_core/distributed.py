@@ -28,7 +28,6 @@ torchrun stops the remaining ranks; ranks die with their launcher (PR_SET_PDEATH
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import socket
@@ -380,40 +379,6 @@ def check_world(grpo_cfg, world: int) -> None:
         # its rounds would have each rank draw its own extra prompts and stop on its own count: not yet
         raise ConfigError(f"grpo.dynamic_sampling = true is not supported with {world} ranks yet: run it in "
                           f"one process, or set it to false")
-
-
-# -----------------------------------------------------------------------------
-# sampling that does not depend on the split
-
-def prompt_seed(seed: int, step: int, index: int) -> int:
-    """The sampling seed of prompt ``index`` (its place in the step's whole batch) at ``step``."""
-    digest = hashlib.blake2b(f"grpo/{seed}/{step}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def prompt_generators(seed: int, step: int, first: int, count: int, device) -> list[torch.Generator]:
-    """One generator per prompt of this rank's share (global indices ``first .. first+count-1``).
-
-    A prompt's completions then depend only on the run's seed, the step and the prompt's place in the
-    step's batch, never on how many ranks share the batch: one process and N ranks sample the same
-    completions, and a run can resume on another world size. Nothing to checkpoint either."""
-    import torch
-
-    device = torch.device(device)
-    return [torch.Generator(device=device).manual_seed(prompt_seed(seed, step, first + i)) for i in range(count)]
-
-
-class PromptGenerators:
-    """A step's sampling generators, handed out in the order prompts are sampled (step.generate): the first
-    ``take(n)`` gets those of prompts ``first .. first+n-1``, a further round (dynamic sampling) the next."""
-
-    def __init__(self, seed: int, step: int, first: int, device):
-        self.seed, self.step, self.next, self.device = seed, step, first, device
-
-    def take(self, n: int) -> list:
-        out = prompt_generators(self.seed, self.step, self.next, n, self.device)
-        self.next += n
-        return out
 
 
 def _combine(parts: list):

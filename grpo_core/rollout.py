@@ -193,7 +193,7 @@ def sample_groups(
     ``finish_check_every``: how many steps between checks that every row has finished; each check waits for
     the device, so on a GPU it defaults to 8 (at most 7 wasted steps at the end), on the CPU to 1 (free there).
     ``generator`` may be a list, one per prompt: each group then draws its own uniforms, up front, so that a
-    prompt's completions do not depend on which other prompts share the batch (distributed.prompt_generators).
+    prompt's completions do not depend on which other prompts share the batch (seeds.prompt_generators).
     """
     _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,
               repetition_penalty)

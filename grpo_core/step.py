@@ -61,7 +61,7 @@ def _spread(values):
 
 def generate(model, tokenizer, mix, cfg, generator, sampler, rows: list[dict]) -> Generated:
     """Rollouts (G completions per prompt, from the sampling backend) and their rewards. ``generator``: a
-    torch.Generator, or distributed.PromptGenerators (one generator per prompt, in the order sampled)."""
+    torch.Generator, or seeds.PromptGenerators (one generator per prompt, in the order sampled)."""
     g, G = cfg.grpo, cfg.grpo.num_generations
     sampler = sampler or HfSampler()
     start = time.perf_counter()

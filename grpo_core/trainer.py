@@ -29,7 +29,7 @@ import torch
 from grpo_rewards import RewardMix, plugins, signals
 from grpo_rewards.errors import UserError
 
-from . import checkpoint, cpu_threads, distributed, preflight, resume, rundir, trackers
+from . import checkpoint, cpu_threads, distributed, preflight, resume, rundir, seeds, trackers
 from .config import Config, config_to_dict, config_to_toml
 from .data import MAX_GENERATED_ROWS, PromptStream, is_task, load_rows
 from .evaluate import evaluate
@@ -231,7 +231,7 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
                 before = stream.state()
                 mix.set_step(step)  # the reward weights in force (schedules)
                 rows, first = dist.shard(stream.take(cfg.grpo.prompts_per_step))
-                generators = distributed.PromptGenerators(cfg.train.seed, step, first, device)
+                generators = seeds.PromptGenerators(cfg.train.seed, step, first, device)
                 try:
                     record, samples = grpo_step(model, tokenizer, optimizer, scheduler, mix, rows, cfg, generators,
                                                 params, sampler, draw=stream.take,

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from grpo_core import distributed
-from grpo_core.distributed import Dist, from_env, prompt_generators, prompt_seed
+from grpo_core.distributed import Dist, from_env
+from grpo_core.seeds import prompt_generators, prompt_seed
 
 TIMING_KEYS = {"tokens_per_second", "step_seconds", "generation_seconds", "scoring_seconds", "cpu_threads"}
 

@@ -9,7 +9,7 @@ Each step:
    records it (Rollout.adapter_versions);
 2. the prompts go as token ids (the chat template was applied once, by data.encode_prompt), one request per
    prompt asking for its G completions (``n``), each with a seed drawn from that prompt's generator
-   (distributed.prompt_generators), so a run and its resume, on any number of ranks, draw the same seeds; the sampling parameters map one to one (``sampling_request``);
+   (seeds.prompt_generators), so a run and its resume, on any number of ranks, draw the same seeds; the sampling parameters map one to one (``sampling_request``);
 3. the completions come back as token ids with each token's log-prob under the server's weights, and become
    the same Rollout the hf backend builds (same padding, masks, truncated flags).
 
@@ -311,7 +311,7 @@ class VllmSampler:
         per_request = 1 if greedy else num_generations
         requests = []
         for b, prompt in enumerate(prompt_ids):
-            # one generator per prompt (distributed.prompt_generators): its seeds do not depend on the batch
+            # one generator per prompt (seeds.prompt_generators): its seeds do not depend on the batch
             gen = generator[b] if isinstance(generator, (list, tuple)) else generator
             for _ in range(num_generations // per_request):
                 seed = None if greedy else int(torch.randint(0, 2**31 - 1, (1,), generator=gen,
