@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-import math
 import os
 import re
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import tomli_w
 from grpo_rewards.errors import ConfigError
+
+from .typecheck import check_field, got, show
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -168,16 +167,16 @@ class GrpoConfig:
         if self.epsilon_high is None:
             object.__setattr__(self, "epsilon_high", self.epsilon)
         elif self.epsilon_high < self.epsilon:
-            raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({_show(self.epsilon)}) "
-                              f"(got {_show(self.epsilon_high)})")
+            raise ConfigError(f"grpo.epsilon_high must be at least grpo.epsilon ({show(self.epsilon)}) "
+                              f"(got {show(self.epsilon_high)})")
         if self.max_round_prompts is None:
             object.__setattr__(self, "max_round_prompts", 2 * self.prompts_per_step)
         elif self.max_round_prompts < self.prompts_per_step:
             raise ConfigError(f"grpo.max_round_prompts must be at least grpo.prompts_per_step "
                               f"({self.prompts_per_step}) (got {self.max_round_prompts})")
         if self.delta is not None and self.delta < 1 + self.epsilon_high:
-            raise ConfigError(f"grpo.delta must be at least 1 + grpo.epsilon_high ({_show(1 + self.epsilon_high)}), "
-                              f"so that it caps only negative advantages (got {_show(self.delta)})")
+            raise ConfigError(f"grpo.delta must be at least 1 + grpo.epsilon_high ({show(1 + self.epsilon_high)}), "
+                              f"so that it caps only negative advantages (got {show(self.delta)})")
         if self.multi_objective == "normalize_then_sum" and self.scale_rewards != "group":
             raise ConfigError("grpo.scale_rewards applies to multi_objective = \"sum_then_normalize\"; "
                               "normalize_then_sum normalises each reward in its group, then the sum over the batch")
@@ -205,7 +204,7 @@ class TrainConfig:
         names = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
         for name in names:
             if name not in TRACKERS:
-                raise ConfigError(f"train.report_to: unknown tracker {_show(name)} (choose from {', '.join(TRACKERS)})")
+                raise ConfigError(f"train.report_to: unknown tracker {show(name)} (choose from {', '.join(TRACKERS)})")
         object.__setattr__(self, "report_to", list(dict.fromkeys(names)))
 
 
@@ -244,7 +243,7 @@ class GenerationConfig:
             raise ConfigError('generation.url is required with generation.mode = "external" (e.g. "http://host:8000")')
         for key, value in self.env.items():
             if not isinstance(value, str):
-                raise ConfigError(f"generation.env.{key}: expected a string, got {_got(value)}")
+                raise ConfigError(f"generation.env.{key}: expected a string, got {got(value)}")
 
 
 SECTIONS: dict[str, type] = {c.SECTION: c for c in (ModelConfig, LoraConfig, DataConfig, GrpoConfig, TrainConfig,
@@ -268,82 +267,6 @@ class Config:
                 self.eval, max_completion_length=self.grpo.max_completion_length))
 
 
-# ---------------------------------------------------------------- type checking
-
-def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
-    """(matches, value) for one TOML value against one type hint; int widens to float, bool is no int."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arm in typing.get_args(tp):
-            ok, out = _coerce(value, arm)
-            if ok:
-                return True, out
-        return False, value
-    if origin is Literal:  # compare types too, so that true never matches 1
-        return any(type(value) is type(a) and value == a for a in typing.get_args(tp)), value
-    if tp is type(None):
-        return value is None, value
-    if tp in (bool, str):
-        return isinstance(value, tp), value
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if tp is float:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, float(value)
-        return isinstance(value, float), value
-    if origin is dict:
-        return isinstance(value, dict), value
-    if origin is list:
-        return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value), value
-    raise TypeError(f"unsupported config type {tp!r}")  # a bug in this module, not a user error
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " or ".join(json.dumps(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", dict: "a table",
-            list: "a non-empty list of strings"}[origin or tp]
-
-
-def _show(value: Any) -> str:
-    """A value as TOML spells it, on one line and short."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _got(value: Any) -> str:
-    kinds = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
-    kind = next((k for t, k in kinds.items() if isinstance(value, t)), type(value).__name__)
-    return f"{kind} {_show(value)}"
-
-
-def _check_field(key: str, value: Any, tp: Any, meta: dict) -> Any:
-    if value == [] and meta.get("allow_empty"):
-        return value
-    ok, value = _coerce(value, tp)
-    if not ok:
-        if typing.get_origin(tp) is Literal:  # a choice reads better as a list than as a type
-            raise ConfigError(f"{key} must be one of {', '.join(typing.get_args(tp))} (got {_show(value)})")
-        raise ConfigError(f"{key}: expected {_describe(tp)}, got {_got(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number (got {value})")
-    if isinstance(value, str) and not value and not meta.get("allow_empty") and typing.get_origin(tp) is not Literal:
-        raise ConfigError(f"{key} must not be empty")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        for bound, words, fails in (("ge", "at least", float.__lt__), ("gt", "greater than", float.__le__),
-                                    ("le", "at most", float.__gt__), ("lt", "less than", float.__ge__)):
-            if bound in meta and fails(float(value), float(meta[bound])):
-                raise ConfigError(f"{key} must be {words} {meta[bound]} (got {_show(value)})")
-    return value
-
-
 # ---------------------------------------------------------------- raw dict -> Config
 
 def _all_keys() -> list[str]:
@@ -361,14 +284,14 @@ def _suggest(wrong: str, candidates: list[str]) -> str:
 def _build_section(cls: type, raw: Any) -> Any:
     name = cls.SECTION
     if not isinstance(raw, dict):
-        raise ConfigError(f"{name}: expected a table ([{name}]), got {_got(raw)}")
+        raise ConfigError(f"{name}: expected a table ([{name}]), got {got(raw)}")
     hints, kwargs = typing.get_type_hints(cls), {}
     for key in raw:
         if key not in hints or key == "SECTION":
             raise ConfigError(f"unknown key '{name}.{key}'{_suggest(f'{name}.{key}', _all_keys())}")
     for f in dataclasses.fields(cls):
         if f.name in raw:
-            kwargs[f.name] = _check_field(f"{name}.{f.name}", raw[f.name], hints[f.name], dict(f.metadata))
+            kwargs[f.name] = check_field(f"{name}.{f.name}", raw[f.name], hints[f.name], dict(f.metadata))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing required key '{name}.{f.name}' (add it under [{name}])")
     return cls(**kwargs)
@@ -376,14 +299,14 @@ def _build_section(cls: type, raw: Any) -> Any:
 
 def _check_rewards(raw: Any, required: bool) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
-        raise ConfigError(f"rewards: expected an array of tables ([[rewards]]), got {_got(raw)}")
+        raise ConfigError(f"rewards: expected an array of tables ([[rewards]]), got {got(raw)}")
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):
-            raise ConfigError(f"rewards[{i}]: expected a table, got {_got(entry)}")
+            raise ConfigError(f"rewards[{i}]: expected a table, got {got(entry)}")
         if "use" not in entry:
             raise ConfigError(f"rewards[{i}]: missing required key 'use' (a registered reward name)")
         if not isinstance(entry["use"], str) or not entry["use"]:
-            raise ConfigError(f"rewards[{i}].use: expected a reward name, got {_got(entry['use'])}")
+            raise ConfigError(f"rewards[{i}].use: expected a reward name, got {got(entry['use'])}")
     if required and not raw:
         raise ConfigError("no rewards configured: add at least one [[rewards]] table with use = \"...\"")
     return raw
@@ -417,7 +340,7 @@ def _check_paths(cfg: Config) -> None:
     if name.startswith("builtin:"):
         # A plain name only, so that "builtin:../x" cannot point outside the assets folder.
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name[len("builtin:"):]):
-            raise ConfigError(f"model.name: bad builtin model name {_show(name)}")
+            raise ConfigError(f"model.name: bad builtin model name {show(name)}")
     elif name.startswith(_LOCAL_PREFIXES) and not os.path.isdir(os.path.expanduser(name)):
         # Hub ids look like "org/name", so only explicit path prefixes are taken as local paths.
         raise ConfigError(f"model.name: no such directory: {name}")

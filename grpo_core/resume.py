@@ -17,6 +17,7 @@ from grpo_rewards.errors import ConfigError, UserError
 
 from . import checkpoint, rundir
 from .config import Config, config_from_dict, config_to_dict
+from .typecheck import show
 
 MAY_CHANGE = (
     "train.steps",                      # more steps (not fewer than are done)
@@ -59,14 +60,9 @@ def check_changes(saved: Config, cfg: Config) -> None:
     for key in [*before, *(k for k in now if k not in before)]:
         if before.get(key) != now.get(key) and key not in MAY_CHANGE:
             what = "the reward mix" if key == "rewards" else key
-            raise UserError(f"--resume: {what} cannot change in a resumed run (the run has {_show(before.get(key))}, "
-                            f"the config now {_show(now.get(key))}); a resumed run accepts changes to "
+            raise UserError(f"--resume: {what} cannot change in a resumed run (the run has {show(before.get(key))}, "
+                            f"the config now {show(now.get(key))}); a resumed run accepts changes to "
                             f"{', '.join(MAY_CHANGE)}; to change {what}, start a new run")
-
-
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def select(cfg: Config) -> tuple[str, dict]:
