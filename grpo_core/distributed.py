@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from grpo_rewards import processes
 from grpo_rewards.errors import ConfigError, UserError
 
 
@@ -346,7 +347,7 @@ class Dist:
             if r == self.rank or not self._store.check([key]):
                 continue
             where, pid = self._store.get(key).decode().split()
-            if where == host and not _alive(int(pid)):
+            if where == host and not processes.alive(int(pid)):
                 return f"rank {r} (pid {pid}) died without an error: killed (SIGKILL, out of memory?) or crashed"
         return None
 
@@ -433,31 +434,13 @@ def rank_rng(state: dict, rank: int) -> dict | None:
 # -----------------------------------------------------------------------------
 # process hygiene
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not yet reaped
-    except (OSError, IndexError):
-        return True
-
-
 def _die_with_launcher() -> None:
     """Linux: SIGTERM this rank when its torchrun agent dies (even by SIGKILL), so no rank outlives it; the
     rank then stops as on Ctrl-C, at the end of its step. A no-op off Linux or outside torchrun."""
     if "TORCHELASTIC_RUN_ID" not in os.environ:
         return
     parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+    if not processes.die_with_parent(signal.SIGTERM):
         return
     if os.getppid() != parent:
         print("grpo: the torchrun agent is gone; stopping", file=sys.stderr)

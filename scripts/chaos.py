@@ -98,17 +98,19 @@ def no_leftovers(case: str) -> None:
     record(f"{case}: processes left", "none", ", ".join(map(str, left)) or "none", not left)
 
 
+def write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def plugin(name: str, code: str) -> None:
     dist = f"grpo-{name}"
     module = f"grpo_{name}"
-    with open(os.path.join(PLUGINS, f"{module}.py"), "w") as f:
-        f.write(textwrap.dedent(code))
+    write(os.path.join(PLUGINS, f"{module}.py"), textwrap.dedent(code))
     info = os.path.join(PLUGINS, f"{module.replace('-', '_')}-0.1.dist-info")
     os.makedirs(info, exist_ok=True)
-    with open(os.path.join(info, "METADATA"), "w") as f:
-        f.write(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    with open(os.path.join(info, "entry_points.txt"), "w") as f:
-        f.write(f"[grpo_rewards]\n{module} = {module}\n")
+    write(os.path.join(info, "METADATA"), f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    write(os.path.join(info, "entry_points.txt"), f"[grpo_rewards]\n{module} = {module}\n")
 
 
 def tmpfs(size: str, read_only: bool = False) -> str | None:
@@ -137,22 +139,18 @@ def run_dir(name: str) -> list[str]:
 
 def score_cases() -> None:
     mix = os.path.join(WORK, "mix.toml")
-    with open(mix, "w") as f:
-        f.write('[[rewards]]\nuse = "math"\n')
+    write(mix, '[[rewards]]\nuse = "math"\n')
     rows = os.path.join(WORK, "rows.jsonl")
-    with open(rows, "w") as f:
-        f.writelines(json.dumps({"completion": f"\\boxed{{{i}}}", "answer": str(i % 3)}) + "\n" for i in range(50))
+    write(rows, "".join(json.dumps({"completion": f"\\boxed{{{i}}}", "answer": str(i % 3)}) + "\n" for i in range(50)))
     before = open(rows).read()
     status, _, lines = grpo("score", "--config", mix, "--input", rows, "--output", rows)
     ok, seen = one_line(status, lines, "is the input file")
     record("score --output = --input", "exit 2, one line, input intact", seen, ok and open(rows).read() == before)
 
     out = os.path.join(WORK, "scored.jsonl")
-    with open(out, "w") as f:
-        f.write("precious\n")
+    write(out, "precious\n")
     bad = os.path.join(WORK, "bad.jsonl")
-    with open(bad, "w") as f:
-        f.write(before + '{"completion": "x"\n')
+    write(bad, before + '{"completion": "x"\n')
     status, _, lines = grpo("score", "--config", mix, "--input", bad, "--output", out)
     ok, seen = one_line(status, lines, "bad.jsonl:51: invalid JSON")
     record("score: malformed last line", "exit 2, one line, old output kept", seen, ok and open(out).read() == "precious\n")
@@ -183,11 +181,9 @@ def score_cases() -> None:
     folder = tmpfs("32k")
     if folder:
         target = os.path.join(folder, "o.jsonl")
-        with open(target, "w") as f:
-            f.write("old\n")
+        write(target, "old\n")
         big = os.path.join(WORK, "big.jsonl")
-        with open(big, "w") as f:
-            f.writelines(json.dumps({"completion": "x" * 1000, "answer": "1"}) + "\n" for _ in range(100))
+        write(big, "".join(json.dumps({"completion": "x" * 1000, "answer": "1"}) + "\n" for _ in range(100)))
         status, _, lines = grpo("score", "--config", mix, "--input", big, "--output", target)
         ok, seen = one_line(status, lines, "no space left on device")
         record("score: disk fills while writing", "exit 2, 'no space left', old output kept", seen,
@@ -206,8 +202,7 @@ def score_cases() -> None:
             register("noisy", noisy)
         """)
     noisy = os.path.join(WORK, "noisy.toml")
-    with open(noisy, "w") as f:
-        f.write('[[rewards]]\nuse = "noisy"\n')
+    write(noisy, '[[rewards]]\nuse = "noisy"\n')
     status, stdout, _ = grpo("score", "--config", noisy, "--input", rows)
     lines = stdout.splitlines()
     valid = sum(1 for line in lines if line.startswith("{") and "rewards" in json.loads(line))
@@ -226,12 +221,10 @@ def score_cases() -> None:
             register("slow", slow)
         """)
     slow = os.path.join(WORK, "slow.toml")
-    with open(slow, "w") as f:
-        f.write('[[rewards]]\nuse = "slow"\n')
+    write(slow, '[[rewards]]\nuse = "slow"\n')
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
         target = os.path.join(WORK, f"slow-{sig.name}.jsonl")
-        with open(target, "w") as f:
-            f.write("old\n")
+        write(target, "old\n")
         proc = start("score", "--config", slow, "--input", rows, "--output", target, "--workers", "2")
         time.sleep(random.uniform(3, 6))
         proc.send_signal(sig)
@@ -362,18 +355,15 @@ def start_up_cases() -> None:
            ok and status2 == 0)
     rows = os.path.join(WORK, "prompts.jsonl")
     for value, text in ((None, "holds null"), (17, "holds int 17")):
-        with open(rows, "w") as f:
-            f.write(json.dumps({"prompt": "ok", "answer": "1"}) + "\n" + json.dumps({"prompt": value, "answer": "1"}) + "\n")
+        write(rows, json.dumps({"prompt": "ok", "answer": "1"}) + "\n" + json.dumps({"prompt": value, "answer": "1"}) + "\n")
         status, _, lines = grpo("train", *QUICK, *run_dir("prompts"), "--set", f"data.dataset={json.dumps(rows)}")
         record(f"prompt {value!r} in the data", "exit 2, one line, before the model loads",
                *reversed(one_line(status, lines, text)))
-    with open(rows, "w") as f:
-        f.write(json.dumps({"prompt": "what is 1 + 1?", "solution": "2"}) + "\n")
+    write(rows, json.dumps({"prompt": "what is 1 + 1?", "solution": "2"}) + "\n")
     status, _, lines = grpo("train", *QUICK, *run_dir("column"), "--set", f"data.dataset={json.dumps(rows)}")
     record("math without an answer column", "exit 2, one line naming reward and column",
            *reversed(one_line(status, lines, "(math): needs the column 'answer'")))
-    with open(rows, "w") as f:
-        f.write(json.dumps({"prompt": "1 + 1 = ? " * 150, "answer": "2"}) + "\n")
+    write(rows, json.dumps({"prompt": "1 + 1 = ? " * 150, "answer": "2"}) + "\n")
     status, _, lines = grpo("train", *QUICK, *run_dir("long"), "--set", f"data.dataset={json.dumps(rows)}")
     record("a prompt longer than the context", "exit 2, one line", *reversed(one_line(status, lines, "context")))
     start_time = time.monotonic()
@@ -391,8 +381,7 @@ def start_up_cases() -> None:
     config = os.path.join(WORK, "crashy.toml")
     from grpo_core.config import DEFAULT_CONFIG_TOML
 
-    with open(config, "w") as f:
-        f.write(DEFAULT_CONFIG_TOML + '\n[[rewards]]\nuse = "crashy"\non_error = "raise"\n')
+    write(config, DEFAULT_CONFIG_TOML + '\n[[rewards]]\nuse = "crashy"\non_error = "raise"\n')
     status, _, lines = grpo("train", config, *QUICK, *run_dir("crashy"))
     ok, seen = one_line(status, lines, "reward 'crashy'")
     status2, _, more = grpo("train", *QUICK, *run_dir("crashy"))

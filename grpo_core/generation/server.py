@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 
+from grpo_rewards import processes
 from grpo_rewards.errors import UserError
 
 STOP_GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
@@ -92,12 +93,7 @@ def log_cause(path: str, limit: int = 300) -> str:
 
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the trainer dies, whatever kills it (Linux only)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
+    processes.die_with_parent(signal.SIGTERM)
 
 
 class ManagedServer:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 
-from . import streams
+from . import processes, streams
 from .errors import UserError
 
 
@@ -86,19 +86,11 @@ def _remove_stale_partials(folder: str, name: str) -> None:
     for entry in entries:
         rest = entry.removeprefix(f".{name}.")
         pid = rest.split("-", 1)[0]
-        if rest != entry and entry.endswith(".partial") and pid.isdigit() and not _alive(int(pid)):
+        if rest != entry and entry.endswith(".partial") and pid.isdigit() and not processes.alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, entry))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-from . import calling, streams
+from . import calling, processes, streams
 
 OK, ERROR, TIMEOUT, CRASH = "ok", "error", "timeout", "crash"
 
@@ -67,18 +67,10 @@ def _limit_memory(base: int | None, limit_mb: int | None) -> None:
         pass
 
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
 def _die_with_parent(owner_pid: int, lifeline: int, set_pdeathsig: bool) -> None:
     """Make this worker end when the process that forked it ends (see the module docstring)."""
-    if set_pdeathsig and sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no prctl: the lifeline still holds
-            pass
+    if set_pdeathsig:
+        processes.die_with_parent(signal.SIGKILL)  # where it cannot be set, the lifeline still holds
     if os.getppid() != owner_pid:  # the owner died before the line above took effect
         os._exit(1)
 
