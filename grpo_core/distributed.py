@@ -308,6 +308,16 @@ class Dist:
                        if timed_out else f"another rank stopped answering ({first})")
         return f"rank {self.rank} stopping in {what}: {culprit}"
 
+    def failure_elsewhere(self) -> str | None:
+        """The failure another rank recorded before it exited ("rank 1 failed: ..."), or None."""
+        try:
+            if self._store is not None and self._store.check(["grpo/failed"]):
+                failed = self._store.get("grpo/failed").decode()
+                return None if failed.startswith(f"rank {self.rank} failed") else failed
+        except Exception:  # the store went with the launcher
+            pass
+        return None
+
     def _culprit(self, timed_out: bool = True) -> str | None:
         store = self._store
         if store is None:
@@ -317,8 +327,9 @@ class Dist:
             # fail before the process looks dead: give a rank that broke the connection a moment to be gone.
             deadline = time.monotonic() + (0 if timed_out else 5)
             while True:
-                if store.check(["grpo/failed"]):
-                    return store.get("grpo/failed").decode()
+                failed = self.failure_elsewhere()
+                if failed:
+                    return failed
                 dead = self._dead_rank()
                 if dead or time.monotonic() >= deadline:
                     break

@@ -140,7 +140,11 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, on_step
         try:
             summary = _run(cfg, where, resume, overwrite, on_step, progress and dist.is_main, dist)
         except signals.Stopped as stop:
-            dist.stop(where.stopped(stop))
+            # torchrun stops the other ranks when one fails, and its signal can come before they reach the
+            # collective that would name that rank: name it here all the same
+            failed = dist.failure_elsewhere()
+            dist.stop(distributed.RankLost(f"rank {dist.rank} stopping in step {where.step + 1}: {failed}")
+                      if failed else where.stopped(stop))
     return summary if dist.is_main else None
 
 
