@@ -132,6 +132,7 @@ PARENT = textwrap.dedent("""
         print(server.proc.pid, flush=True)
         if sys.argv[1] == "segfault":
             import ctypes
+            sys.stdin.readline()  # crash only once the test has counted the server's processes
             ctypes.string_at(0)  # the trainer crashes without running any cleanup
         time.sleep(600)
 """)
@@ -145,11 +146,14 @@ def test_the_server_does_not_outlive_its_parent(fake, tmp_path, how):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parent = tmp_path / "parent.py"
     parent.write_text(PARENT.format(root=root, fake=str(fake), log=str(tmp_path / "server.log")))
-    proc = subprocess.Popen([sys.executable, str(parent), how, str(free_port("127.0.0.1"))], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(parent), how, str(free_port("127.0.0.1"))], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pgid = int(proc.stdout.readline())
     assert len(_group_members(pgid)) == 2
-    if how != "segfault":
+    if how == "segfault":
+        proc.stdin.write("crash\n")
+        proc.stdin.flush()
+    else:
         proc.send_signal({"sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "sigkill": signal.SIGKILL}[how])
     proc.wait(timeout=60)
     deadline = time.monotonic() + 30
