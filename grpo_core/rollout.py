@@ -3,7 +3,8 @@
 The B distinct prompts are left-padded into one prefill forward; its KV cache is then repeated G times along
 the batch so the B*G samples decode from shared prompt state. Decoding is a plain token-by-token loop over
 that cache: it is short, and owning it keeps the prompt from ever being recomputed and the sampling exactly
-seeded by one ``torch.Generator``.
+seeded by one ``torch.Generator``. Each decode step goes through decode.py's lean step where the model's
+architecture allows it, else through the model's forward.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .decode import LeanDecoder
 
 @dataclass
 class Rollout:
@@ -184,6 +186,7 @@ def sample_groups(
     generator: torch.Generator | list[torch.Generator] | None = None,
     eos_token_ids: list[int] | int | None = None,
     finish_check_every: int | None = None,
+    lean_decode: bool = True,
 ) -> Rollout:
     """Sample ``num_generations`` completions for each prompt (token ids, no padding) with the policy as it is.
 
@@ -233,6 +236,9 @@ def sample_groups(
 
         rows = prompt.shape[0] * G
         prompt_mask = prompt_mask.repeat_interleave(G, dim=0)
+        lean = LeanDecoder.start(base, cache, prompt_mask, max_new_tokens) if lean_decode else None
+        if lean is not None:
+            del cache  # its keys and values now live in the lean decoder's buffers
         # Every decode step attends to the whole prefix; a finished row's padding is never read back, so the
         # completion columns can stay 1 for the model (the returned mask is the exact one).
         decode_mask = torch.cat([prompt_mask, prompt_mask.new_ones(rows, max_new_tokens)], dim=1)
@@ -270,15 +276,12 @@ def sample_groups(
                 break
             if (step + 1) % finish_check_every == 0 and bool(finished.all()):
                 break
-            out = model(
-                input_ids=token[:, None],
-                attention_mask=decode_mask[:, : width + step + 1],
-                position_ids=next_position,
-                past_key_values=cache,
-                use_cache=True,
-                **extras,
-            )
-            logits = out.logits[:, -1, :]
+            if lean is not None:
+                logits = lean.step(token, next_position)
+            else:
+                logits = model(input_ids=token[:, None], attention_mask=decode_mask[:, : width + step + 1],
+                               position_ids=next_position, past_key_values=cache, use_cache=True,
+                               **extras).logits[:, -1, :]
             next_position = next_position + 1
     finally:
         model.train(was_training)
