@@ -37,9 +37,11 @@ class LeanDecoder:
     """Decodes ``rows`` sequences one token at a time from a prefilled transformers cache."""
 
     @classmethod
-    def start(cls, base, cache, prompt_mask: torch.Tensor, max_new_tokens: int) -> LeanDecoder | None:
-        """A decoder continuing from ``cache`` (the prompt's, already one row per sample), or None when
-        ``base`` (a transformers causal LM, not a peft wrapper) is not a supported architecture."""
+    def start(cls, base, cache, prompt_mask: torch.Tensor, positions: torch.Tensor,
+              max_new_tokens: int) -> LeanDecoder | None:
+        """A decoder continuing from ``cache`` (the prompt's, already one row per sample) at ``positions``
+        [rows, 1] (the first new token's), or None when ``base`` (a transformers causal LM, not a peft
+        wrapper) is not a supported architecture."""
         found = _layers_of(base)
         if found is None or base.training:
             return None
@@ -50,92 +52,117 @@ class LeanDecoder:
             if window is not None and window < total:
                 return None
         try:
-            keys = [cache.layers[i].keys for i in range(len(layers))]
-            values = [cache.layers[i].values for i in range(len(layers))]
+            kv = [(cache.layers[i].keys, cache.layers[i].values) for i in range(len(layers))]
         except (AttributeError, IndexError):  # a cache of another layout
             return None
-        return cls(base, decoder, layers, keys, values, prompt_mask, max_new_tokens)
+        return cls(base, decoder, layers, kv, prompt_mask, positions, max_new_tokens)
 
-    @staticmethod
-    def _fused(modules, budget: list[int]):
-        """One (weight, bias) for several projections of the same input when each is a plain float linear map
-        (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
-        instead of several; None otherwise (4-bit layers, live adapters) or once ``budget`` bytes are spent."""
-        parts = [_plain_linear(m) for m in modules]
-        if any(p is None for p in parts) or len({p[0].dtype for p in parts}) != 1:
-            return None
-        weight = torch.cat([w for w, _ in parts])
-        budget[0] -= weight.numel() * weight.element_size()
-        if budget[0] < 0:
-            return None
-        biases = [b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts]
-        bias = torch.cat(biases) if any(b is not None for _, b in parts) else None
-        return weight, bias, [w.shape[0] for w, _ in parts]
-
-    def __init__(self, base, decoder, layers, keys, values, prompt_mask, max_new_tokens):
-        self.base, self.decoder, self.layers = base, decoder, layers
+    def __init__(self, base, decoder, layers, kv, prompt_mask, positions, max_new_tokens):
         rows, width = prompt_mask.shape
-        self.length = width  # filled key positions
+        self.decoder, self.layers, self.length, self.steps = decoder, layers, width, 0
         self.keys, self.values = [], []
-        for k, v in zip(keys, values):
-            heads, dim = k.shape[1], k.shape[3]
-            kbuf = k.new_empty((rows, heads, width + max_new_tokens, dim))
-            vbuf = v.new_empty((rows, heads, width + max_new_tokens, v.shape[3]))
-            kbuf[:, :, :width] = k
-            vbuf[:, :, :width] = v
+        for k, v in kv:
+            kbuf = k.new_empty((rows, k.shape[1], width + max_new_tokens, k.shape[3]))
+            vbuf = v.new_empty((rows, v.shape[1], width + max_new_tokens, v.shape[3]))
+            kbuf[:, :, :width], vbuf[:, :, :width] = k, v
             self.keys.append(kbuf)
             self.values.append(vbuf)
         # Left pads are never attended to; every completion column is (a finished row's are ignored later).
         bias = torch.zeros((rows, width + max_new_tokens), dtype=torch.float32, device=prompt_mask.device)
         bias[:, :width].masked_fill_(prompt_mask == 0, float("-inf"))
         self.bias = bias[:, None, None, :]
+        # The rotary angles of every step at once: positions advance by one per step.
+        steps = positions + torch.arange(max_new_tokens, device=positions.device)
+        probe = kv[0][0].new_empty((rows, max_new_tokens, 1))  # the rotary embedding reads only dtype/device
+        self.cos, self.sin = (t.unsqueeze(1) for t in decoder.rotary_emb(probe, steps))  # [rows, 1, T, d]
         # Fused weights are copies: bounded, so a large model decodes through its modules instead.
         budget = [FUSE_MAX_BYTES]
         with torch.no_grad():
-            self.qkv = [self._fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj], budget)
-                        for l in layers]
-            self.gate_up = [self._fused([l.mlp.gate_proj, l.mlp.up_proj], budget) for l in layers]
+            self.qkv = [_fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj], budget) for l in layers]
+            self.gate_up = [_fused([l.mlp.gate_proj, l.mlp.up_proj], budget) for l in layers]
+            self.out = [_as_function(l.self_attn.o_proj) for l in layers]
+            self.down = [_as_function(l.mlp.down_proj) for l in layers]
+            self.head = _as_function(base.get_output_embeddings())
+        self.norms = [(_norm(l.input_layernorm), _norm(l.post_attention_layernorm)) for l in layers]
+        self.final_norm = _norm(decoder.norm)
 
-    def step(self, token: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Logits [rows, vocab] after feeding ``token`` [rows] at ``positions`` [rows, 1]."""
+    def step(self, token: torch.Tensor) -> torch.Tensor:
+        """Logits [rows, vocab] after feeding ``token`` [rows] at the next position of every row."""
         hidden = self.decoder.embed_tokens(token[:, None])  # [rows, 1, H]
-        cos, sin = self.decoder.rotary_emb(hidden, positions)
-        at = self.length
-        self.length += 1
+        at, s = self.length, self.steps
+        cos, sin = self.cos[:, :, s:s + 1], self.sin[:, :, s:s + 1]
+        self.length, self.steps = at + 1, s + 1
         for i, layer in enumerate(self.layers):
-            x = layer.input_layernorm(hidden)
-            hidden = hidden + self._attention(layer.self_attn, x, self.qkv[i], cos, sin, self.keys[i],
-                                              self.values[i], at)
-            hidden = hidden + self._mlp(layer.mlp, layer.post_attention_layernorm(hidden), self.gate_up[i])
-        hidden = self.decoder.norm(hidden)
-        return self.base.get_output_embeddings()(hidden)[:, -1, :]
+            attn_norm, mlp_norm = self.norms[i]
+            hidden = hidden + self._attention(i, layer.self_attn, attn_norm(hidden), cos, sin, at)
+            hidden = hidden + self._mlp(i, layer.mlp, mlp_norm(hidden))
+        return self.head(self.final_norm(hidden))[:, -1, :]
 
-    @staticmethod
-    def _mlp(mlp, x, fused) -> torch.Tensor:
-        if fused is None:
+    def _mlp(self, i: int, mlp, x) -> torch.Tensor:
+        if self.gate_up[i] is None:
             return mlp(x)
-        gate, up = F.linear(x, fused[0], fused[1]).split(fused[2], dim=-1)
-        return mlp.down_proj(mlp.act_fn(gate) * up)
+        weight, bias, sizes = self.gate_up[i]
+        gate, up = F.linear(x, weight, bias).split(sizes, dim=-1)
+        return self.down[i](mlp.act_fn(gate) * up)
 
-    def _attention(self, attn, x, fused, cos, sin, kbuf, vbuf, at: int) -> torch.Tensor:
-        rows, dim = x.shape[0], kbuf.shape[-1]
-        if fused is None:
+    def _attention(self, i: int, attn, x, cos, sin, at: int) -> torch.Tensor:
+        kbuf, vbuf = self.keys[i], self.values[i]
+        rows, kv_heads, dim = x.shape[0], kbuf.shape[1], kbuf.shape[-1]
+        if self.qkv[i] is None:
             q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
         else:
-            q, k, v = F.linear(x, fused[0], fused[1]).split(fused[2], dim=-1)
-        q, k, v = q.view(rows, 1, -1, dim), k.view(rows, 1, -1, dim), v.view(rows, 1, -1, dim)
+            weight, bias, sizes = self.qkv[i]
+            q, k, v = F.linear(x, weight, bias).split(sizes, dim=-1)
+        q, k, v = q.view(rows, -1, dim), k.view(rows, -1, dim), v.view(rows, -1, dim)  # [rows, heads, d]
         if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head before the rotation
             q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k = _rotate(q.transpose(1, 2), cos, sin), _rotate(k.transpose(1, 2), cos, sin)  # [rows, heads, 1, d]
-        kbuf[:, :, at:at + 1] = k
-        vbuf[:, :, at:at + 1] = v.transpose(1, 2)
-        kv_heads = kbuf.shape[1]
+        heads = q.shape[1]
+        # one rotation for the query and key heads together; positions sit on dim 2, as in the cache
+        qk = _rotate(torch.cat([q, k], dim=1).unsqueeze(2), cos, sin)
+        kbuf[:, :, at:at + 1] = qk[:, heads:]
+        vbuf[:, :, at:at + 1] = v.unsqueeze(2)
         # GQA without copying the cache: the query heads sharing a KV head become that head's query rows.
-        q = q.reshape(rows, kv_heads, -1, dim)  # [rows, kv_heads, group, d]
+        q = qk[:, :heads].reshape(rows, kv_heads, -1, dim)  # [rows, kv_heads, group, d]
         scores = torch.matmul(q, kbuf[:, :, :at + 1].transpose(-1, -2)) * attn.scaling
         probs = (scores.float() + self.bias[..., :at + 1]).softmax(dim=-1).to(q.dtype)
         out = torch.matmul(probs, vbuf[:, :, :at + 1])  # [rows, kv_heads, group, d]
-        return attn.o_proj(out.reshape(rows, 1, -1))
+        return self.out[i](out.reshape(rows, 1, -1))
+
+
+def _fused(modules, budget: list[int]):
+    """One (weight, bias, sizes) for several projections of the same input when each is a plain float linear
+    map (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
+    instead of several; None otherwise (4-bit layers, live adapters) or once ``budget`` bytes are spent."""
+    parts = [_plain_linear(m) for m in modules]
+    if any(p is None for p in parts) or len({p[0].dtype for p in parts}) != 1:
+        return None
+    weight = torch.cat([w for w, _ in parts])
+    budget[0] -= weight.numel() * weight.element_size()
+    if budget[0] < 0:
+        return None
+    bias = None
+    if any(b is not None for _, b in parts):
+        bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts])
+    return weight, bias, [w.shape[0] for w, _ in parts]
+
+
+def _as_function(module):
+    """``module`` as a plain F.linear call when it is one (skipping wrapper overhead), else the module."""
+    plain = _plain_linear(module)
+    if plain is None:
+        return module
+    weight, bias = plain
+    return lambda x: F.linear(x, weight, bias)
+
+
+def _norm(module):
+    """The Llama-family RMSNorm as one fused call in float32 (the module's own arithmetic), else the module."""
+    eps = getattr(module, "variance_epsilon", None)
+    weight = getattr(module, "weight", None)
+    if not type(module).__name__.endswith("RMSNorm") or eps is None or weight is None \
+            or weight.dtype != torch.float32 or not hasattr(F, "rms_norm"):
+        return module
+    return lambda x: F.rms_norm(x, weight.shape, weight, eps) if x.dtype == torch.float32 else module(x)
 
 
 def _plain_linear(module):
@@ -153,7 +180,6 @@ def _plain_linear(module):
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary embedding as the Llama family applies it (rotate the two halves of each head)."""
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return x * cos + rotated * sin

@@ -236,13 +236,13 @@ def sample_groups(
 
         rows = prompt.shape[0] * G
         prompt_mask = prompt_mask.repeat_interleave(G, dim=0)
-        lean = LeanDecoder.start(base, cache, prompt_mask, max_new_tokens) if lean_decode else None
+        next_position = positions[:, -1:].repeat_interleave(G, dim=0) + 1
+        lean = LeanDecoder.start(base, cache, prompt_mask, next_position, max_new_tokens) if lean_decode else None
         if lean is not None:
             del cache  # its keys and values now live in the lean decoder's buffers
         # Every decode step attends to the whole prefix; a finished row's padding is never read back, so the
         # completion columns can stay 1 for the model (the returned mask is the exact one).
         decode_mask = torch.cat([prompt_mask, prompt_mask.new_ones(rows, max_new_tokens)], dim=1)
-        next_position = positions[:, -1:].repeat_interleave(G, dim=0) + 1
         tokens = torch.full((rows, max_new_tokens), pad_id, dtype=torch.long, device=device)
         generated = torch.zeros((rows, max_new_tokens), dtype=torch.bool, device=device)
         finished = torch.zeros(rows, dtype=torch.bool, device=device)
@@ -277,7 +277,7 @@ def sample_groups(
             if (step + 1) % finish_check_every == 0 and bool(finished.all()):
                 break
             if lean is not None:
-                logits = lean.step(token, next_position)
+                logits = lean.step(token)
             else:
                 logits = model(input_ids=token[:, None], attention_mask=decode_mask[:, : width + step + 1],
                                position_ids=next_position, past_key_values=cache, use_cache=True,
