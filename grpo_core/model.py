@@ -167,6 +167,9 @@ def load_policy(
         if not trainable:
             for param in policy.parameters():
                 param.requires_grad_(False)
+    from .lora_forward import use_merged_lora
+
+    use_merged_lora(policy, MERGE_FOR_SAMPLING_MAX_BYTES)  # full-precision LoRA as one matmul per layer
     if not trainable:
         policy.eval()
     return policy, tokenizer
@@ -230,6 +233,8 @@ def _mergeable_lora_layers(model, max_bytes: int) -> list | None:
     try:
         from peft.tuners.lora import Linear as LoraLinear
         from peft.tuners.lora import LoraLayer
+
+        from .lora_forward import MergedLoraLinear
     except ImportError:
         return None
     layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
@@ -238,7 +243,8 @@ def _mergeable_lora_layers(model, max_bytes: int) -> list | None:
         base = layer.get_base_layer()
         # Exactly peft's plain Linear over a float32 nn.Linear: not 4-bit (its weight is packed), not bf16 (the
         # delta would round away against the weight), not DoRA or LoRA biases (not a plain B @ A).
-        if type(layer) is not LoraLinear or type(base) is not torch.nn.Linear or base.weight.dtype != torch.float32:
+        if not isinstance(layer, LoraLinear) or type(layer) not in (LoraLinear, MergedLoraLinear) \
+                or type(base) is not torch.nn.Linear or base.weight.dtype != torch.float32:
             return None
         if any(layer.use_dora.get(a) or getattr(layer, "lora_bias", {}).get(a) for a in layer.active_adapters):
             return None

@@ -145,6 +145,16 @@ def lora_param_count(arch: Arch, r: int, targets: list[str]) -> int:
     return arch.layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)  # A [r, in] + B [out, r]
 
 
+def _merged_lora_terms(arch: Arch, targets: list[str], quantization: str, db: int, dropout: float) -> list:
+    """A float32 base keeps W + scale * B @ A of every adapted projection (lora_forward.py), within a budget."""
+    from .model import MERGE_FOR_SAMPLING_MAX_BYTES
+
+    adapted = arch.layers * sum(i * o for name, (i, o, _) in arch.linears().items() if name in targets) * 4
+    if quantization == "nf4" or db != 4 or dropout > 0 or adapted > MERGE_FOR_SAMPLING_MAX_BYTES:
+        return []
+    return [Term("merged LoRA weights", "resident", adapted, "fp32 W + scale * B @ A per adapted projection")]
+
+
 def kv_cache_bytes(arch: Arch, rows: int, tokens: int, dtype_bytes: int) -> int:
     """Keys and values of every layer: 2 x layers x kv_heads x head_dim per token and row."""
     return 2 * arch.layers * arch.kv_heads * arch.head_dim * dtype_bytes * rows * tokens
@@ -253,6 +263,7 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
         Term("LoRA weights", "resident", 4 * n_lora, f"{n_lora:,} params, fp32 (peft upcasts adapters of a bf16 base)"),
         Term("optimizer states", "resident", int(adam * n_lora), f"{t.optimizer}: {adam:g} bytes per LoRA param"),
         Term("CUDA context", "resident", CUDA_CONTEXT_BYTES, "context, cuBLAS workspace, kernels (assumed)"),
+        *_merged_lora_terms(arch, targets, cfg.model.quantization, db, lora.dropout),
         *(_server_terms(cfg, gpu_bytes) if server else []),
     ]
     if not server:  # a vLLM server samples in its own share of the GPU (above), not in the trainer's
@@ -262,8 +273,9 @@ def plan_memory(cfg: Config, *, prompt_length: int | None = None, arch: Arch | N
             Term("prefill activations", "generation",
                  B * P * forward_per_token + B * P * P * (1 + db) + kv_cache_bytes(arch, B, P, db),
                  f"{B} prompt(s) x {P} tokens: one layer's activations, mask, the prompts' KV cache", "prefill"),
-            Term("KV cache growth", "generation", kv_cache_bytes(arch, N, L, db) // (2 * nl),
-                 "DynamicCache concatenates: one layer's keys briefly exist twice", "decode"),
+            Term("KV cache copy", "generation",
+                 max(kv_cache_bytes(arch, N, L, db) // (2 * nl), kv_cache_bytes(arch, N, P, db)),
+                 "the prompts' cache beside the decode buffers (decode.py), or one layer's keys twice", "decode"),
             Term("decode logits", "generation", N * V * (db + 8 + (29 if g.top_p < 1 else 0)),
                  f"[{N}, vocab]: head output, tempered fp32, probabilities" + (", top-p sort" if g.top_p < 1 else ""),
                  "decode"),

@@ -116,7 +116,8 @@ def test_lean_step_on_an_nf4_base(tmp_path):
 
 def test_other_architectures_and_short_windows_decode_through_the_model():
     gpt2 = _model("gpt2")
-    assert LeanDecoder.start(gpt2.get_base_model(), None, torch.ones(2, 3, dtype=torch.long), torch.full((2, 1), 3), 4) is None
+    start = torch.full((2, 1), 3)
+    assert LeanDecoder.start(gpt2.get_base_model(), None, torch.ones(2, 3, dtype=torch.long), start, 4) is None
     reference, _ = _sample_recording(gpt2, False, 1.0, False)
     lean, _ = _sample_recording(gpt2, True, 1.0, False)
     assert torch.equal(lean.completion_ids, reference.completion_ids)
@@ -125,4 +126,5 @@ def test_other_architectures_and_short_windows_decode_through_the_model():
     for layer in mistral.get_base_model().model.layers:
         layer.self_attn.sliding_window = 8  # shorter than prompt + completion: keys would drop out of view
     cache = type("Cache", (), {"layers": []})()
-    assert LeanDecoder.start(mistral.get_base_model(), cache, torch.ones(2, 7, dtype=torch.long), torch.full((2, 1), 7), 12) is None
+    mask, start = torch.ones(2, 7, dtype=torch.long), torch.full((2, 1), 7)
+    assert LeanDecoder.start(mistral.get_base_model(), cache, mask, start, 12) is None

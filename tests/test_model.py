@@ -177,10 +177,12 @@ def test_reference_mode_is_the_base_model(tiny_dir):
 
 @contextlib.contextmanager
 def _adapter_calls(model):
-    """A list that records every call of a LoRA A matrix while the context is open."""
+    """A list that records every call of a LoRA layer with its adapter on, while the context is open."""
+    from peft.tuners.lora import LoraLayer
+
     calls = []
-    hooks = [m.register_forward_hook(lambda *a: calls.append(1))
-             for name, m in model.named_modules() if name.endswith("lora_A.default")]
+    hooks = [m.register_forward_hook(lambda module, *a: None if module.disable_adapters else calls.append(1))
+             for m in model.modules() if isinstance(m, LoraLayer)]
     try:
         yield calls
     finally:
