@@ -117,6 +117,7 @@ class Dist:
             raise RankLost(f"{exc}; " + (f"the last checkpoint, {ckpt}, is intact: continue with --resume"
                                          if ckpt else "see rank 0 for the last checkpoint")) from None
         except (KeyboardInterrupt, SystemExit):
+            self._left()
             raise
         except BaseException as exc:
             if self._store is not None:
@@ -125,7 +126,14 @@ class Dist:
                     self._store.compare_set("grpo/failed", "", f"rank {self.rank} failed: "
                                             f"{type(exc).__name__}: {first}"[:500])
             raise
+        self._left()
         self.close()
+
+    def _left(self) -> None:
+        """Tell the others this rank exits on purpose (finished, or stopped by a signal): not a death to name."""
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                self._store.set(f"grpo/left/{self.rank}", "1")
 
     def server_env(self) -> dict:
         """Environment for a server this rank starts for itself (a managed vLLM server): its own GPU."""
@@ -309,14 +317,16 @@ class Dist:
         return f"rank {self.rank} stopping in {what}: {culprit}"
 
     def failure_elsewhere(self) -> str | None:
-        """The failure another rank recorded before it exited ("rank 1 failed: ..."), or None."""
+        """The failure another rank recorded before it exited ("rank 1 failed: ..."), else a rank on this host
+        whose process is gone (killed, crashed), or None."""
         try:
             if self._store is not None and self._store.check(["grpo/failed"]):
                 failed = self._store.get("grpo/failed").decode()
-                return None if failed.startswith(f"rank {self.rank} failed") else failed
+                if not failed.startswith(f"rank {self.rank} failed"):
+                    return failed
+            return self._dead_rank() if self._store is not None else None
         except Exception:  # the store went with the launcher
-            pass
-        return None
+            return None
 
     def _culprit(self, timed_out: bool = True) -> str | None:
         store = self._store
@@ -327,15 +337,12 @@ class Dist:
             # fail before the process looks dead: give a rank that broke the connection a moment to be gone.
             deadline = time.monotonic() + (0 if timed_out else 5)
             while True:
-                failed = self.failure_elsewhere()
+                failed = self.failure_elsewhere()  # recorded by that rank, or its process gone
                 if failed:
                     return failed
-                dead = self._dead_rank()
-                if dead or time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:
                     break
                 time.sleep(0.1)
-            if dead:
-                return dead
             if not timed_out:
                 return None
             for r in range(self.world_size):
@@ -355,7 +362,7 @@ class Dist:
         host = socket.gethostname()
         for r in range(self.world_size):
             key = f"grpo/rank/{r}"
-            if r == self.rank or not self._store.check([key]):
+            if r == self.rank or not self._store.check([key]) or self._store.check([f"grpo/left/{r}"]):
                 continue
             where, pid = self._store.get(key).decode().split()
             if where == host and not processes.alive(int(pid)):
