@@ -40,6 +40,7 @@ def _score(problems, bodies):
 def test_canonical_solutions_score_one(sandbox_ready, problems):
     scores = _score(problems, [p["canonical_solution"] for p in problems])
     failing = [p["task_id"] for p, s in zip(problems, scores) if s != 1.0]
+    print(f"\ncanonical solutions: {len(problems) - len(failing)} of {len(problems)} score 1.0")  # pytest -s
     assert len(failing) <= 1, failing
 
 
@@ -63,6 +64,7 @@ def _syntax_error(body: str) -> str:
                                                                                       "syntax error"])
 def test_broken_solutions_score_zero(sandbox_ready, problems, breaker):
     scores = _score(problems, [breaker(p["canonical_solution"]) for p in problems])
+    print(f"\n{breaker.__name__.strip('_')}: {sum(s == 1.0 for s in scores)} of {len(problems)} score 1.0")
     if breaker is _off_by_one:
         # A shifted constant can leave a function correct (a loop bound with slack, an unused literal); the
         # others are wrong on their tests, and score exactly 0.
