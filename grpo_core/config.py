@@ -29,10 +29,10 @@ _LOCAL_PREFIXES = ("/", "./", "../", "~")
 # Placeholder default config (`grpo train` with no file): tiny and CPU-sized. The lead tunes the numbers.
 DEFAULT_CONFIG_TOML = """\
 # The embedded default run (`grpo train` with no config): a tiny model that ships with grpo-core learns
-# to add two-digit numbers with GRPO on a CPU in a few minutes. Its warm-up taught it true sums and then
-# a sloppy habit of dropping carries, so it starts out partly right; the math reward pays only for the
-# correct sum, and GRPO has to find that carrying is what pays. Eval problems come from a seed and a
-# split the training never sees.
+# to add two-digit numbers with GRPO on a CPU in about 20 s (BENCHMARKS.md, "Learning is unchanged").
+# Its warm-up taught it true sums and then a sloppy habit of dropping carries, so it starts out
+# partly right; the math reward pays only for the correct sum, and GRPO has to find that carrying
+# is what pays. Eval problems come from a seed and a split the training never sees.
 
 [model]
 name = "builtin:tiny-arith"
