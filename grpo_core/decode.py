@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 # Decoder layers whose forward is exactly: pre-norm attention (q/k/v projections, optional per-head q/k norm,
 # rotary embedding, softmax attention with GQA), residual, pre-norm gated MLP, residual.
-FUSE_MAX_BYTES = 1 << 30
 SUPPORTED_LAYERS = {"LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer", "MistralDecoderLayer"}
+FUSE_MAX_BYTES = 1 << 30  # the fused q/k/v and gate/up weights are copies: past this, the modules are called
 
 
 def _layers_of(base):
@@ -75,7 +75,6 @@ class LeanDecoder:
         steps = positions + torch.arange(max_new_tokens, device=positions.device)
         probe = kv[0][0].new_empty((rows, max_new_tokens, 1))  # the rotary embedding reads only dtype/device
         self.cos, self.sin = (t.unsqueeze(1) for t in decoder.rotary_emb(probe, steps))  # [rows, 1, T, d]
-        # Fused weights are copies: bounded, so a large model decodes through its modules instead.
         budget = [FUSE_MAX_BYTES]
         with torch.no_grad():
             self.qkv = [_fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj], budget) for l in layers]
@@ -160,7 +159,7 @@ def _norm(module):
     eps = getattr(module, "variance_epsilon", None)
     weight = getattr(module, "weight", None)
     if not type(module).__name__.endswith("RMSNorm") or eps is None or weight is None \
-            or weight.dtype != torch.float32 or not hasattr(F, "rms_norm"):
+            or weight.dtype != torch.float32:
         return module
     return lambda x: F.rms_norm(x, weight.shape, weight, eps) if x.dtype == torch.float32 else module(x)
 

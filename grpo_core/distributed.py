@@ -319,12 +319,14 @@ class Dist:
     def failure_elsewhere(self) -> str | None:
         """The failure another rank recorded before it exited ("rank 1 failed: ..."), else a rank on this host
         whose process is gone (killed, crashed), or None."""
+        if self._store is None:
+            return None
         try:
-            if self._store is not None and self._store.check(["grpo/failed"]):
+            if self._store.check(["grpo/failed"]):
                 failed = self._store.get("grpo/failed").decode()
                 if not failed.startswith(f"rank {self.rank} failed"):
                     return failed
-            return self._dead_rank() if self._store is not None else None
+            return self._dead_rank()
         except Exception:  # the store went with the launcher
             return None
 

@@ -56,20 +56,26 @@ class MergedLoraLinear(LoraLinear):
         a, b = self.lora_A[name].weight, self.lora_B[name].weight
         if a.dtype != torch.float32 or b.dtype != torch.float32:
             return super().forward(x, *args, **kwargs)
+        return _MergedLora.apply(x, self.merged_weight(name), base.bias, a, b, self.scaling[name])
+
+    def merged_weight(self, name: str) -> torch.Tensor:
+        """W + scale * B @ A of adapter ``name``, computed again only when W, A or B has changed; sampling
+        (model.merged_for_sampling) folds the adapter in with this same copy."""
+        a, b, weight = self.lora_A[name].weight, self.lora_B[name].weight, self.get_base_layer().weight
         # In-place updates (AdamW, load_state_dict) bump a tensor's version; new storage moves its pointer.
-        key = (name, a.data_ptr(), a._version, b.data_ptr(), b._version, base.weight.data_ptr(), base.weight._version)
+        key = (name, a.data_ptr(), a._version, b.data_ptr(), b._version, weight.data_ptr(), weight._version)
         cached = getattr(self, "_merged", None)
         if cached is None or cached[0] != key:
             with torch.no_grad():
-                cached = self._merged = (key, torch.addmm(base.weight, b, a, alpha=self.scaling[name]))
-        return _MergedLora.apply(x, cached[1], base.bias, a, b, self.scaling[name])
+                cached = self._merged = (key, torch.addmm(weight, b, a, alpha=self.scaling[name]))
+        return cached[1]
 
 
 def _eligible(module) -> bool:
     if type(module) is not LoraLinear:
         return False
     base = module.get_base_layer()
-    return (type(base) is torch.nn.Linear and base.weight.dtype == torch.float32
+    return (type(base) is torch.nn.Linear and base.weight.dtype == torch.float32 and not module.fan_in_fan_out
             and not base.weight.requires_grad and (base.bias is None or not base.bias.requires_grad))
 
 

@@ -243,8 +243,8 @@ def _mergeable_lora_layers(model, max_bytes: int) -> list | None:
         base = layer.get_base_layer()
         # Exactly peft's plain Linear over a float32 nn.Linear: not 4-bit (its weight is packed), not bf16 (the
         # delta would round away against the weight), not DoRA or LoRA biases (not a plain B @ A).
-        if not isinstance(layer, LoraLinear) or type(layer) not in (LoraLinear, MergedLoraLinear) \
-                or type(base) is not torch.nn.Linear or base.weight.dtype != torch.float32:
+        if type(layer) not in (LoraLinear, MergedLoraLinear) or type(base) is not torch.nn.Linear \
+                or base.weight.dtype != torch.float32:
             return None
         if any(layer.use_dora.get(a) or getattr(layer, "lora_bias", {}).get(a) for a in layer.active_adapters):
             return None
@@ -258,21 +258,29 @@ def merged_for_sampling(model, max_bytes: int = MERGE_FOR_SAMPLING_MAX_BYTES) ->
 
     Decoding calls every layer once per token; a LoRA layer is three matmuls and a handful of small ops
     instead of one, which on a small model is most of a decode step. The copies are new tensors: the base
-    weights (the KL reference) are untouched, and restored bit for bit on exit. Nothing changes for a model
+    weights (the KL reference) are untouched, and restored bit for bit on exit; a layer of lora_forward.py
+    lends the merged copy its training passes keep, so a step merges once. Nothing changes for a model
     that cannot be merged exactly (4-bit or bf16 bases, DoRA) or whose adapted weights exceed ``max_bytes``.
     """
     layers = _mergeable_lora_layers(model, max_bytes)
     if layers is None or not hasattr(model, "disable_adapter"):
         yield
         return
+    from .lora_forward import MergedLoraLinear
+
     originals = []
     try:
         with torch.no_grad():
             for layer in layers:
                 base = layer.get_base_layer()
-                delta = sum(layer.get_delta_weight(a) for a in layer.active_adapters if a in layer.lora_A)
+                active = [a for a in layer.active_adapters if a in layer.lora_A]
+                if isinstance(layer, MergedLoraLinear) and len(active) == 1 \
+                        and layer.lora_A[active[0]].weight.dtype == base.weight.dtype:
+                    merged = layer.merged_weight(active[0])  # the training passes' copy: one merge a step
+                else:
+                    merged = base.weight + sum(layer.get_delta_weight(a) for a in active)
                 originals.append((base, base.weight))
-                base.weight = torch.nn.Parameter(base.weight + delta, requires_grad=False)
+                base.weight = torch.nn.Parameter(merged, requires_grad=False)
         with model.disable_adapter():
             yield
     finally:

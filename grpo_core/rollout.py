@@ -16,6 +16,7 @@ import torch
 
 from .decode import LeanDecoder
 
+
 @dataclass
 class Rollout:
     """B*G sampled sequences; rows ``b*G .. b*G+G-1`` are the group of prompt ``b``. All tensors on the model's device."""
@@ -240,9 +241,10 @@ def sample_groups(
         lean = LeanDecoder.start(base, cache, prompt_mask, next_position, max_new_tokens) if lean_decode else None
         if lean is not None:
             del cache  # its keys and values now live in the lean decoder's buffers
-        # Every decode step attends to the whole prefix; a finished row's padding is never read back, so the
-        # completion columns can stay 1 for the model (the returned mask is the exact one).
-        decode_mask = torch.cat([prompt_mask, prompt_mask.new_ones(rows, max_new_tokens)], dim=1)
+        # Through the model's forward every decode step attends to the whole prefix; a finished row's padding
+        # is never read back, so the completion columns can stay 1 for the model (the returned mask is exact).
+        decode_mask = None if lean is not None else torch.cat(
+            [prompt_mask, prompt_mask.new_ones(rows, max_new_tokens)], dim=1)
         tokens = torch.full((rows, max_new_tokens), pad_id, dtype=torch.long, device=device)
         generated = torch.zeros((rows, max_new_tokens), dtype=torch.bool, device=device)
         finished = torch.zeros(rows, dtype=torch.bool, device=device)

@@ -82,6 +82,22 @@ def test_the_merged_weight_follows_optimizer_steps():
         torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-6)
 
 
+def test_sampling_folds_the_adapter_in_with_the_training_copy():
+    from grpo_core.model import merged_for_sampling
+
+    model = _model()
+    use_merged_lora(model, 1 << 30)
+    with torch.no_grad():
+        policy = model(input_ids=IDS).logits
+        layers = [m for m in model.modules() if type(m) is MergedLoraLinear]
+        cached = [m._merged[1] for m in layers]
+        with merged_for_sampling(model):
+            assert all(m.get_base_layer().weight.data_ptr() == c.data_ptr() for m, c in zip(layers, cached))
+            sampled = model(input_ids=IDS).logits
+        assert all(m._merged[1] is c for m, c in zip(layers, cached))  # nothing merged again
+    torch.testing.assert_close(sampled, policy, rtol=1e-5, atol=1e-5)
+
+
 def test_adapter_off_gives_the_base_model():
     model = _model()
     use_merged_lora(model, 1 << 30)
