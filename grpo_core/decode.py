@@ -5,7 +5,8 @@ step is mostly bookkeeping on a small model: the KV cache grows by concatenation
 whole cache, every step), the mask and position tensors are rebuilt, and the attention kernel is one meant
 for long queries. Here the step is written out for one query position: the keys and values go into
 buffers allocated once for the longest completion, the left-padding mask is an additive bias built once,
-and attention is two batched matmuls over the filled prefix. Everything with weights is still the model's
+attention is two batched matmuls over the filled prefix, and the residual adds ride in the output and down
+projections' matmuls (addmm). Everything with weights is still the model's
 own module (projections, with LoRA, 4-bit or merged weights; norms; the rotary embedding, whatever its
 scaling), so the arithmetic is the model's and the logits agree with its forward up to round-off
 (tests/test_decode.py). Any other architecture returns None from ``LeanDecoder.start`` and decodes through
@@ -60,6 +61,8 @@ class LeanDecoder:
     def __init__(self, base, decoder, layers, kv, prompt_mask, positions, max_new_tokens):
         rows, width = prompt_mask.shape
         self.decoder, self.layers, self.length, self.steps = decoder, layers, width, 0
+        # One buffer per layer for keys and values, [rows, kv_heads, positions, d] as in the cache, so that
+        # [rows * kv_heads, positions, d] is a view of it: the batched matmuls of attention need no copies.
         self.keys, self.values = [], []
         for k, v in kv:
             kbuf = k.new_empty((rows, k.shape[1], width + max_new_tokens, k.shape[3]))
@@ -67,91 +70,119 @@ class LeanDecoder:
             kbuf[:, :, :width], vbuf[:, :, :width] = k, v
             self.keys.append(kbuf)
             self.values.append(vbuf)
+        kv_heads, dtype = kv[0][0].shape[1], kv[0][0].dtype
         # Left pads are never attended to; every completion column is (a finished row's are ignored later).
-        bias = torch.zeros((rows, width + max_new_tokens), dtype=torch.float32, device=prompt_mask.device)
+        # The bias is in the model's dtype and the softmax in float32, as transformers' own attention does it.
+        bias = torch.zeros((rows, width + max_new_tokens), dtype=dtype, device=prompt_mask.device)
         bias[:, :width].masked_fill_(prompt_mask == 0, float("-inf"))
-        self.bias = bias[:, None, None, :]
-        # The rotary angles of every step at once: positions advance by one per step.
+        self.bias = bias.repeat_interleave(kv_heads, dim=0)[:, None, :]  # [rows * kv_heads, 1, positions]
+        # The rotary angles of every step at once (positions advance by one per step), step-major so that a
+        # step's are one index away. rotate_half(x) * sin == swap_halves(x) * sin with its first half negated.
         steps = positions + torch.arange(max_new_tokens, device=positions.device)
         probe = kv[0][0].new_empty((rows, max_new_tokens, 1))  # the rotary embedding reads only dtype/device
-        self.cos, self.sin = (t.unsqueeze(1) for t in decoder.rotary_emb(probe, steps))  # [rows, 1, T, d]
+        cos, sin = decoder.rotary_emb(probe, steps)  # [rows, T, d]
+        half = sin.shape[-1] // 2
+        sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)
+        self.cos, self.sin = (t.transpose(0, 1).unsqueeze(2).contiguous() for t in (cos, sin))  # [T, rows, 1, d]
         budget = [FUSE_MAX_BYTES]
         with torch.no_grad():
             self.qkv = [_fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj], budget) for l in layers]
             self.gate_up = [_fused([l.mlp.gate_proj, l.mlp.up_proj], budget) for l in layers]
-            self.out = [_as_function(l.self_attn.o_proj) for l in layers]
-            self.down = [_as_function(l.mlp.down_proj) for l in layers]
-            self.head = _as_function(base.get_output_embeddings())
+            self.out = [_fused([l.self_attn.o_proj], budget) or l.self_attn.o_proj for l in layers]
+            self.down = [_fused([l.mlp.down_proj], budget) or l.mlp.down_proj for l in layers]
+            head = base.get_output_embeddings()
+            self.head = _fused([head], budget) or head
         self.norms = [(_norm(l.input_layernorm), _norm(l.post_attention_layernorm)) for l in layers]
         self.final_norm = _norm(decoder.norm)
 
     def step(self, token: torch.Tensor) -> torch.Tensor:
         """Logits [rows, vocab] after feeding ``token`` [rows] at the next position of every row."""
-        hidden = self.decoder.embed_tokens(token[:, None])  # [rows, 1, H]
+        hidden = self.decoder.embed_tokens(token)  # [rows, H]: one position, so no sequence dimension
         at, s = self.length, self.steps
-        cos, sin = self.cos[:, :, s:s + 1], self.sin[:, :, s:s + 1]
+        cos, sin = self.cos[s], self.sin[s]
         self.length, self.steps = at + 1, s + 1
         for i, layer in enumerate(self.layers):
             attn_norm, mlp_norm = self.norms[i]
-            hidden = hidden + self._attention(i, layer.self_attn, attn_norm(hidden), cos, sin, at)
-            hidden = hidden + self._mlp(i, layer.mlp, mlp_norm(hidden))
-        return self.head(self.final_norm(hidden))[:, -1, :]
+            hidden = _add(self.out[i], self._attention(i, layer.self_attn, attn_norm(hidden), cos, sin, at), hidden)
+            hidden = _add(self.down[i], self._mlp(i, layer.mlp, mlp_norm(hidden)), hidden)
+        return self.head(self.final_norm(hidden))
 
     def _mlp(self, i: int, mlp, x) -> torch.Tensor:
+        """The gated activation, before the down projection."""
         if self.gate_up[i] is None:
-            return mlp(x)
-        weight, bias, sizes = self.gate_up[i]
-        gate, up = F.linear(x, weight, bias).split(sizes, dim=-1)
-        return self.down[i](mlp.act_fn(gate) * up)
+            return mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+        gate, up = self.gate_up[i](x).split(self.gate_up[i].sizes, dim=-1)
+        return mlp.act_fn(gate) * up
 
     def _attention(self, i: int, attn, x, cos, sin, at: int) -> torch.Tensor:
+        """Attention over the prefix and this position, before the output projection: [rows, heads * d]."""
         kbuf, vbuf = self.keys[i], self.values[i]
-        rows, kv_heads, dim = x.shape[0], kbuf.shape[1], kbuf.shape[-1]
+        rows, kv_heads, total, dim = kbuf.shape
         if self.qkv[i] is None:
             q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+            qk = torch.cat([q, k], dim=-1)
         else:
-            weight, bias, sizes = self.qkv[i]
-            q, k, v = F.linear(x, weight, bias).split(sizes, dim=-1)
-        q, k, v = q.view(rows, -1, dim), k.view(rows, -1, dim), v.view(rows, -1, dim)  # [rows, heads, d]
+            qkv = self.qkv[i](x)
+            qk, v = qkv[:, :-kv_heads * dim], qkv[:, -kv_heads * dim:]
+        qk = qk.view(rows, -1, dim)  # [rows, heads + kv_heads, d]: query heads, then key heads
+        heads = qk.shape[1] - kv_heads
         if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head before the rotation
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        heads = q.shape[1]
-        # one rotation for the query and key heads together; positions sit on dim 2, as in the cache
-        qk = _rotate(torch.cat([q, k], dim=1).unsqueeze(2), cos, sin)
-        kbuf[:, :, at:at + 1] = qk[:, heads:]
-        vbuf[:, :, at:at + 1] = v.unsqueeze(2)
+            qk = torch.cat([attn.q_norm(qk[:, :heads]), attn.k_norm(qk[:, heads:])], dim=1)
+        # one rotation for the query and key heads together: x * cos + rotate_half(x) * sin
+        qk = torch.addcmul(qk * cos, qk.view(rows, -1, 2, dim // 2).flip(2).view(rows, -1, dim), sin)
+        kbuf[:, :, at] = qk[:, heads:]
+        vbuf[:, :, at] = v.view(rows, kv_heads, dim)
         # GQA without copying the cache: the query heads sharing a KV head become that head's query rows.
-        q = qk[:, :heads].reshape(rows, kv_heads, -1, dim)  # [rows, kv_heads, group, d]
-        scores = torch.matmul(q, kbuf[:, :, :at + 1].transpose(-1, -2)) * attn.scaling
-        probs = (scores.float() + self.bias[..., :at + 1]).softmax(dim=-1).to(q.dtype)
-        out = torch.matmul(probs, vbuf[:, :, :at + 1])  # [rows, kv_heads, group, d]
-        return self.out[i](out.reshape(rows, 1, -1))
+        q = qk[:, :heads].reshape(rows * kv_heads, heads // kv_heads, dim)
+        keys = kbuf.view(rows * kv_heads, total, dim)[:, :at + 1]
+        values = vbuf.view(rows * kv_heads, total, dim)[:, :at + 1]
+        scores = torch.baddbmm(self.bias[..., :at + 1], q, keys.transpose(1, 2), alpha=attn.scaling)
+        probs = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+        return torch.bmm(probs, values).view(rows, heads * dim)  # [rows * kv_heads, group, d] is [rows, heads, d]
 
 
-def _fused(modules, budget: list[int]):
-    """One (weight, bias, sizes) for several projections of the same input when each is a plain float linear
-    map (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
+class _Linear:
+    """x [rows, in] -> x @ W.T + b for one plain float linear map, or several side by side (one matmul,
+    on a concatenated copy of their weights)."""
+
+    def __init__(self, weights: list[torch.Tensor], biases: list, budget: list[int]):
+        self.sizes = [w.shape[0] for w in weights]
+        self.weight = weights[0]
+        if len(weights) > 1:
+            budget[0] -= sum(w.numel() for w in weights) * self.weight.element_size()
+            if budget[0] < 0:
+                raise MemoryError
+            self.weight = torch.cat(weights)
+        self.bias = None
+        if any(b is not None for b in biases):
+            self.bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in zip(weights, biases)])
+
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """x @ W.T + b, plus ``residual`` when given (added by the matmul itself)."""
+        if residual is None:
+            return F.linear(x, self.weight, self.bias)
+        out = torch.addmm(residual, x, self.weight.t())
+        return out if self.bias is None else out.add_(self.bias)
+
+
+def _fused(modules, budget: list[int]) -> _Linear | None:
+    """One _Linear for one or several projections of the same input when each is a plain float linear map
+    (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
     instead of several; None otherwise (4-bit layers, live adapters) or once ``budget`` bytes are spent."""
     parts = [_plain_linear(m) for m in modules]
     if any(p is None for p in parts) or len({p[0].dtype for p in parts}) != 1:
         return None
-    weight = torch.cat([w for w, _ in parts])
-    budget[0] -= weight.numel() * weight.element_size()
-    if budget[0] < 0:
+    try:
+        return _Linear([w for w, _ in parts], [b for _, b in parts], budget)
+    except MemoryError:
         return None
-    bias = None
-    if any(b is not None for _, b in parts):
-        bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts])
-    return weight, bias, [w.shape[0] for w, _ in parts]
 
 
-def _as_function(module):
-    """``module`` as a plain F.linear call when it is one (skipping wrapper overhead), else the module."""
-    plain = _plain_linear(module)
-    if plain is None:
-        return module
-    weight, bias = plain
-    return lambda x: F.linear(x, weight, bias)
+def _add(projection, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """residual + projection(x), in the matmul where the projection is a _Linear."""
+    if isinstance(projection, _Linear):
+        return projection(x, residual)
+    return residual + projection(x)
 
 
 def _norm(module):
@@ -175,10 +206,3 @@ def _plain_linear(module):
     if isinstance(module, LoraLayer) and (module.disable_adapters or module.merged):
         return _plain_linear(module.get_base_layer())
     return None
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding as the Llama family applies it (rotate the two halves of each head)."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin

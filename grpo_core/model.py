@@ -218,9 +218,55 @@ def reference_mode(model) -> Iterator[None]:
 
     A model without adapters (not a PeftModel) already is its own reference.
     """
-    disable = getattr(model, "disable_adapter", None)
-    with torch.no_grad(), (disable() if disable is not None else contextlib.nullcontext()):
+    with torch.no_grad(), adapters_off(model):
         yield
+
+
+@contextlib.contextmanager
+def adapters_off(model) -> Iterator[None]:
+    """``model`` with its LoRA adapters switched off, as peft's ``disable_adapter`` switches them, without
+    what makes that cost ~15 ms a call on a small model, twice a step: a survey of every layer's status and
+    requires_grad turned off and on for every adapter weight (a layer that is off never reads its adapter,
+    so no gradient could reach it either way). Each layer gets back exactly the state it had. Models with
+    anything but LoRA layers (prompt learning, modules_to_save) go through peft's own switch."""
+    disable = getattr(model, "disable_adapter", None)
+    layers = _lora_layers_only(model) if disable is not None else None
+    if layers is None:
+        with disable() if disable is not None else contextlib.nullcontext():
+            yield
+        return
+    before = [layer._disable_adapters for layer in layers]
+    was_disabled = getattr(model, "_adapters_disabled", False)
+    try:
+        for layer in layers:
+            layer._disable_adapters = True
+        model._adapters_disabled = True
+        yield
+    finally:
+        for layer, state in zip(layers, before):
+            layer._disable_adapters = state
+        model._adapters_disabled = was_disabled
+
+
+def _lora_layers_only(model) -> list | None:
+    """Every tuner layer of a peft LoRA model when all of them are LoRA layers, else None."""
+    try:
+        from peft.tuners.lora import LoraLayer
+        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+    except ImportError:
+        return None
+    config = getattr(model, "active_peft_config", None)
+    if config is None or getattr(config, "is_prompt_learning", True) or getattr(config, "is_adaption_prompt", False):
+        return None
+    layers = []
+    for module in model.modules():
+        if isinstance(module, AuxiliaryTrainingWrapper) or \
+                (isinstance(module, BaseTunerLayer) and not isinstance(module, LoraLayer)):
+            return None
+        if isinstance(module, LoraLayer):
+            layers.append(module)
+    return layers or None
 
 
 # Merged copies are made only up to this size: merging pays where decoding is dominated by per-layer overhead
@@ -281,7 +327,7 @@ def merged_for_sampling(model, max_bytes: int = MERGE_FOR_SAMPLING_MAX_BYTES) ->
                     merged = base.weight + sum(layer.get_delta_weight(a) for a in active)
                 originals.append((base, base.weight))
                 base.weight = torch.nn.Parameter(merged, requires_grad=False)
-        with model.disable_adapter():
+        with adapters_off(model):
             yield
     finally:
         for base, weight in originals:

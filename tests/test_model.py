@@ -149,7 +149,8 @@ def test_gradient_checkpointing_on_still_trains_lora(tiny_dir):
                       min_new_tokens=3)
     finally:
         hook.remove()
-    assert shapes == [(1, int(mask[0].sum()))] + [(2, 1)] * 2
+    # One prefill of the prompt, then one token per row a step (the lean decode step feeds [rows]).
+    assert shapes == [(1, int(mask[0].sum()))] + [(2,)] * 2
     assert model.training
 
 
@@ -322,3 +323,25 @@ def test_missing_adapter_is_a_config_error(tiny_dir, tmp_path):
 
     with pytest.raises(ConfigError, match="adapter"):
         load_policy(tiny_dir, device="cpu", adapter_path=str(tmp_path / "nothing"))
+
+
+def test_adapters_off_is_peft_disable_adapter_and_restores_each_layer(tiny_dir):
+    from peft.tuners.lora import LoraLayer
+
+    from grpo_core.model import adapters_off, load_policy
+
+    model, tokenizer = load_policy(tiny_dir, device="cpu")
+    _perturb_lora(model)
+    policy_logits = _logits(model, tokenizer)
+    with model.disable_adapter():
+        peft_logits = _logits(model, tokenizer)
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    layers[0]._disable_adapters = True  # an irregular state comes back as it was, not all switched on
+    grads = {n: p.requires_grad for n, p in model.named_parameters()}
+    with adapters_off(model):
+        assert torch.equal(_logits(model, tokenizer), peft_logits)
+        assert all(layer.disable_adapters for layer in layers)
+    assert layers[0].disable_adapters and not any(layer.disable_adapters for layer in layers[1:])
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == grads
+    layers[0]._disable_adapters = False
+    torch.testing.assert_close(_logits(model, tokenizer), policy_logits)

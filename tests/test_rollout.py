@@ -6,6 +6,7 @@ close to uniform, so passing several ids as EOS makes completions end at varied 
 
 from __future__ import annotations
 
+import math
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -169,9 +170,10 @@ def test_each_prompt_is_prefilled_once(model, tokenizer, num_generations):
         sample_groups(model, tokenizer, PROMPTS, num_generations=G, max_new_tokens=n, min_new_tokens=n, generator=_gen())
     finally:
         hook.remove()
-    # One prefill of the B padded prompts, then one token per row per step; the last token is never fed back.
-    assert shapes == [(B, P)] + [(B * G, 1)] * (n - 1)
-    assert sum(a * b for a, b in shapes) == B * P + (n - 1) * B * G
+    # One prefill of the B padded prompts, then one token per row per step (the lean step feeds a flat
+    # [rows] tensor); the last token is never fed back.
+    assert shapes == [(B, P)] + [(B * G,)] * (n - 1)
+    assert sum(math.prod(s) for s in shapes) == B * P + (n - 1) * B * G
 
 
 def test_stops_when_every_row_has_finished(model, tokenizer):
@@ -207,7 +209,7 @@ def test_peft_policy_in_train_mode_samples_with_adapter_and_restores_mode(tmp_pa
     finally:
         hook.remove()
     assert policy.training  # the caller's mode comes back
-    assert shapes == [(3, 7)] + [(9, 1)] * 7  # prefill once through the peft wrapper too
+    assert shapes == [(3, 7)] + [(9,)] * 7  # prefill once through the peft wrapper too
     # eval mode inside: dropout 0.5 would otherwise make greedy rows of a group disagree.
     assert torch.equal(first.completion_ids[0::3], first.completion_ids[1::3])
     # The adapter is on while sampling: perturbed LoRA changes the greedy completions.
