@@ -40,10 +40,11 @@ LOADS = {
 SETTINGS = {
     "grpo defaults": {},
     "PASSIVE, 2 threads": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2"},
+    "spin 10000, governed": {"GOMP_SPINCOUNT": "10000"},
     "spin 300000, 2 threads": {"GOMP_SPINCOUNT": "300000", "OMP_NUM_THREADS": "2"},
     "1 thread": {"OMP_NUM_THREADS": "1"},
 }
-# libgomp documents 300,000 spins as its default when OMP_WAIT_POLICY is unset; grpo sets 10,000 unless
+# libgomp documents 300,000 spins as its default when OMP_WAIT_POLICY is unset; grpo sets 1,000,000 unless
 # GOMP_SPINCOUNT or OMP_WAIT_POLICY is given, so that row names the count explicitly.
 
 

@@ -157,12 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def apply_openmp_defaults() -> None:
-    """OpenMP threads spin before they sleep: a long spin (libgomp's default) lets our threads keep a core
-    that another busy process needs, sleeping at once (PASSIVE) slows every small op on an idle machine.
-    A short spin, and threads that follow the free cores during training (cpu_threads.py), do well on
-    both (BENCHMARKS.md). Takes effect only before torch is imported."""
+    """OpenMP threads spin before they sleep. Sleeping soon (PASSIVE, or a short spin) slows every small op
+    on an idle machine, where a sleeping thread is slow to wake (a virtual machine's idle core most of all);
+    beside another busy process the thread governor (cpu_threads.py) runs fewer threads, so a spinning
+    teammate no longer holds a core the other process needs. Measured against shorter spins in BENCHMARKS.md.
+    Takes effect only before torch is imported."""
     if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 
 
 def main(argv=None) -> int:

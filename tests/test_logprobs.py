@@ -252,3 +252,32 @@ def test_shared_prompts_fall_back_under_activation_checkpointing():
         handle.remove()
     assert calls == [ids.shape]  # one whole pass, no prompt-only pass
     torch.testing.assert_close(grouped, plain, atol=1e-5, rtol=0)
+
+
+def test_short_cpu_passes_run_eager_attention_with_the_same_numbers(monkeypatch):
+    import grpo_core.logprobs as logprobs
+
+    model = lora_model("all-linear")
+    config = model.get_base_model().config
+    assert config._attn_implementation == "sdpa"
+    seen = []
+    attn = model.get_base_model().model.layers[0].self_attn
+    hook = attn.register_forward_pre_hook(lambda module, args: seen.append(module.config._attn_implementation))
+    ids, mask = batch()
+    weights = torch.randn(3, T, generator=torch.Generator().manual_seed(3)) * mask[:, P:]
+    results = {}
+    try:
+        for limit in (logprobs.EAGER_ATTENTION_MAX_BYTES, 0):  # small enough for eager; then never eager
+            monkeypatch.setattr(logprobs, "EAGER_ATTENTION_MAX_BYTES", limit)
+            logp, _ = completion_logprobs(model, ids, mask, T)
+            (logp * weights).sum().backward()
+            results[limit] = logp.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+            model.zero_grad()
+            assert config._attn_implementation == "sdpa"  # the model's own setting comes back
+    finally:
+        hook.remove()
+    assert seen == ["eager", "sdpa"]
+    (eager_logp, eager_grads), (sdpa_logp, sdpa_grads) = results.values()
+    torch.testing.assert_close(eager_logp, sdpa_logp, atol=1e-5, rtol=0)
+    for n in sdpa_grads:
+        torch.testing.assert_close(eager_grads[n], sdpa_grads[n], atol=1e-5, rtol=1e-4, msg=n)
