@@ -12,11 +12,37 @@ So between steps, the trainer asks how much CPU other processes used over the la
 busy time from /proc/stat minus this process's own CPU time) and runs with the cores they left, at least
 one thread and at most what torch started with. Linux only; off Linux, on a GPU, inside a container that
 sees more CPUs than it may use, or with OMP_NUM_THREADS set by the user, the thread count is left alone.
+
+A step also allocates and frees the same large tensors many times. glibc hands memory above a threshold
+back to the kernel when it is freed, so the next tensor of that size starts on fresh pages, each a page
+fault on first touch (dearer in a virtual machine); ``reuse_freed_memory`` keeps it in the process instead.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import time
+
+# glibc's mallopt parameters (malloc.h) and the values set: blocks up to 32 MiB (glibc's largest threshold
+# on 64-bit) come from the heap, and up to 1 GiB of freed heap stays with the process.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES = 32 << 20, 1 << 30
+
+
+def reuse_freed_memory(libc=None) -> bool:
+    """Keep freed memory for the next allocations (glibc on Linux; True when set). Left alone when the user
+    tunes malloc (GLIBC_TUNABLES or MALLOC_* variables) or another C library is in use."""
+    if any(k == "GLIBC_TUNABLES" or k.startswith("MALLOC_") for k in os.environ):
+        return False
+    if libc is None:
+        if not sys.platform.startswith("linux"):
+            return False
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
+            return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and \
+        bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
 def machine_busy_seconds() -> float | None:

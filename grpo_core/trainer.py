@@ -179,6 +179,8 @@ def _run(cfg: Config, where: Progress, resume_run: bool, overwrite: bool, on_ste
         scheduler = build_scheduler(optimizer, cfg, cfg.train.steps * cfg.grpo.num_iterations)
         stream = PromptStream(run.train_rows, cfg.train.seed)  # the same global order on every rank
         governor = cpu_threads.governor_for(device)  # CPU only: threads follow the cores left free
+        if device.type == "cpu":
+            cpu_threads.reuse_freed_memory()  # a step's large tensors reuse the pages the last ones freed
 
         def run_eval(label):
             if governor is not None:

@@ -1,6 +1,9 @@
 """grpo_core.cpu_threads: CPU runs follow the cores that other processes leave free."""
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 
 from grpo_core import cpu_threads
@@ -74,3 +77,29 @@ def test_machine_busy_seconds_reads_proc_stat(tmp_path, monkeypatch):
     assert machine_busy_seconds() == (100 + 5 + 50 + 3 + 2 + 10) / ticks
     stat.write_text("intr 1 2 3\n")
     assert machine_busy_seconds() is None
+
+
+class _FakeLibc:
+    def __init__(self, result=1):
+        self.calls, self.result = [], result
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return self.result
+
+
+def test_reuse_freed_memory_sets_glibc_thresholds(monkeypatch):
+    for k in [k for k in os.environ if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")]:
+        monkeypatch.delenv(k)
+    libc = _FakeLibc()
+    assert cpu_threads.reuse_freed_memory(libc) is True
+    assert libc.calls == [(cpu_threads.M_MMAP_THRESHOLD, 32 << 20), (cpu_threads.M_TRIM_THRESHOLD, 1 << 30)]
+    assert cpu_threads.reuse_freed_memory(_FakeLibc(result=0)) is False  # glibc refused a value
+    if sys.platform.startswith("linux"):
+        assert cpu_threads.reuse_freed_memory() is True  # this machine's glibc takes both
+
+
+def test_reuse_freed_memory_leaves_a_users_malloc_settings_alone(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
+    libc = _FakeLibc()
+    assert cpu_threads.reuse_freed_memory(libc) is False and libc.calls == []
