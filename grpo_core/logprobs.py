@@ -21,16 +21,11 @@ place into the wrapped model, so its backbone and head already carry the adapter
 switches them off for the reference pass just as it does for the full forward).
 """
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-# On the CPU, short sequences run faster through transformers' eager attention (one matmul, a softmax and
-# another matmul) than through SDPA's flash kernel, backward included (benchmarks/trl_vs_grpo.py --breakdown,
-# BENCHMARKS.md); eager keeps every layer's attention probabilities for the backward, so only up to this size.
-EAGER_ATTENTION_MAX_BYTES = 64 << 20
+from .attention import attention_for
 
 
 def _backbone_and_head(model):
@@ -89,28 +84,6 @@ def _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, 
     return torch.cat([last, rest.last_hidden_state], dim=1)
 
 
-@contextlib.contextmanager
-def _attention_for(model, backbone, config, device, rows: int, length: int):
-    """Eager attention for this pass where it is the faster choice (see EAGER_ATTENTION_MAX_BYTES), else as
-    configured. Activation checkpointing re-runs layers in the backward, which must see the same kernel, so a
-    checkpointed training pass keeps its own."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    heads, layers = getattr(config, "num_attention_heads", None), getattr(config, "num_hidden_layers", None)
-    switchable = getattr(type(inner), "_can_set_attn_implementation", None)
-    switch = (device.type == "cpu" and getattr(config, "_attn_implementation", None) == "sdpa"
-              and not getattr(config, "sub_configs", None) and heads and layers and _cache_usable(backbone)
-              and switchable is not None and switchable()
-              and rows * heads * length * length * 4 * layers <= EAGER_ATTENTION_MAX_BYTES)
-    if not switch:
-        yield
-        return
-    config._attn_implementation = "eager"
-    try:
-        yield
-    finally:
-        config._attn_implementation = "sdpa"
-
-
 def _chunk_logprobs(head, softcap, temperature, with_entropy, entropy_grad, hidden, targets):
     """log p(target) (and entropy) for a chunk of rows: hidden [R, H], targets [R]. float32 inside."""
     logits = head(hidden).float()
@@ -161,7 +134,7 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     positions = position_ids_from_mask(attention_mask)
     # the hidden state at position i predicts token i + 1: positions L-T-1 .. L-2 predict the completion
     hidden = None
-    with _attention_for(model, backbone, config, input_ids.device, B, L):
+    with attention_for(model, backbone, config, input_ids.device, B, L, not _cache_usable(backbone)):
         if group_size > 1 and _cache_usable(backbone):
             hidden = _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, L - T, group_size)
         if hidden is None:

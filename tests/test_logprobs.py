@@ -254,30 +254,42 @@ def test_shared_prompts_fall_back_under_activation_checkpointing():
     torch.testing.assert_close(grouped, plain, atol=1e-5, rtol=0)
 
 
-def test_short_cpu_passes_run_eager_attention_with_the_same_numbers(monkeypatch):
-    import grpo_core.logprobs as logprobs
+def _attention_kinds_and_results(model, attn, monkeypatch, config):
+    """(kernels seen by ``attn`` in two passes: switched, then never switched; each pass's (logp, LoRA grads))."""
+    from grpo_core import attention
 
-    model = lora_model("all-linear")
-    config = model.get_base_model().config
-    assert config._attn_implementation == "sdpa"
     seen = []
-    attn = model.get_base_model().model.layers[0].self_attn
-    hook = attn.register_forward_pre_hook(lambda module, args: seen.append(module.config._attn_implementation))
+    hook = attn.register_forward_pre_hook(lambda module, args: seen.append(config._attn_implementation))
     ids, mask = batch()
     weights = torch.randn(3, T, generator=torch.Generator().manual_seed(3)) * mask[:, P:]
-    results = {}
+    results = []
     try:
-        for limit in (logprobs.EAGER_ATTENTION_MAX_BYTES, 0):  # small enough for eager; then never eager
-            monkeypatch.setattr(logprobs, "EAGER_ATTENTION_MAX_BYTES", limit)
+        for limit in (attention.EAGER_ATTENTION_MAX_BYTES, 0):  # small enough to switch; then never
+            monkeypatch.setattr(attention, "EAGER_ATTENTION_MAX_BYTES", limit)
             logp, _ = completion_logprobs(model, ids, mask, T)
             (logp * weights).sum().backward()
-            results[limit] = logp.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+            results.append((logp.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
             model.zero_grad()
             assert config._attn_implementation == "sdpa"  # the model's own setting comes back
     finally:
         hook.remove()
-    assert seen == ["eager", "sdpa"]
-    (eager_logp, eager_grads), (sdpa_logp, sdpa_grads) = results.values()
-    torch.testing.assert_close(eager_logp, sdpa_logp, atol=1e-5, rtol=0)
+    return seen, results
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_short_cpu_passes_switch_attention_kernel_with_the_same_numbers(arch, monkeypatch):
+    if arch == "llama":  # GQA: 4 query heads on 2 KV heads, through the grouped kernel
+        model, expected = lora_model("all-linear"), "grpo_grouped"
+        attn = model.get_base_model().model.layers[0].self_attn
+    else:  # not a Llama-family layer: transformers' eager attention
+        model = get_peft_model(tiny("gpt2"), LoraConfig(r=4, target_modules=["c_attn"], init_lora_weights=False))
+        expected, attn = "eager", model.get_base_model().transformer.h[0].attn
+    config = model.get_base_model().config
+    assert config._attn_implementation == "sdpa"
+    seen, [(fast_logp, fast_grads), (sdpa_logp, sdpa_grads)] = _attention_kinds_and_results(model, attn, monkeypatch,
+                                                                                             config)
+    assert seen == [expected, "sdpa"]
+    torch.testing.assert_close(fast_logp, sdpa_logp, atol=1e-5, rtol=0)
     for n in sdpa_grads:
-        torch.testing.assert_close(eager_grads[n], sdpa_grads[n], atol=1e-5, rtol=1e-4, msg=n)
+        assert sdpa_grads[n].abs().sum() > 0, n
+        torch.testing.assert_close(fast_grads[n], sdpa_grads[n], atol=1e-5, rtol=1e-4, msg=n)
