@@ -12,15 +12,15 @@ attention probabilities for the backward, so ``attention_for`` switches a pass o
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 import torch.nn.functional as F
 
+from .decode import SUPPORTED_LAYERS
+
 EAGER_ATTENTION_MAX_BYTES = 64 << 20
 GROUPED = "grpo_grouped"
-# Decoder layers whose attention calls the interface with nothing but q, k, v, the mask and the scale
-# (no attention sinks, no softcapping): the grouped kernel is exact for them; others get transformers' eager.
-GROUPED_LAYERS = {"LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer", "MistralDecoderLayer"}
 
 
 def grouped_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -43,7 +43,9 @@ def grouped_attention(module, query, key, value, attention_mask, scaling=None, d
     return out.view(batch, heads, length, dim).transpose(1, 2).contiguous(), None
 
 
+@functools.cache
 def _register() -> None:
+    """Make GROUPED a kernel transformers can be configured with (once a process)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 
@@ -67,8 +69,10 @@ def attention_for(model, backbone, config, device, rows: int, length: int, check
     if not switch:
         yield
         return
+    # The Llama family's attention calls the kernel with nothing but q, k, v, the mask and the scale (no
+    # attention sinks, no softcapping), which the grouped kernel computes exactly; others get eager.
     kinds = {type(layer).__name__ for layer in getattr(backbone, "layers", [])}
-    kernel = GROUPED if kinds and kinds <= GROUPED_LAYERS else "eager"
+    kernel = GROUPED if kinds and kinds <= SUPPORTED_LAYERS else "eager"
     if kernel == GROUPED:
         _register()
     config._attn_implementation = kernel

@@ -134,8 +134,9 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     positions = position_ids_from_mask(attention_mask)
     # the hidden state at position i predicts token i + 1: positions L-T-1 .. L-2 predict the completion
     hidden = None
-    with attention_for(model, backbone, config, input_ids.device, B, L, not _cache_usable(backbone)):
-        if group_size > 1 and _cache_usable(backbone):
+    cache_usable = _cache_usable(backbone)
+    with attention_for(model, backbone, config, input_ids.device, B, L, checkpointing=not cache_usable):
+        if group_size > 1 and cache_usable:
             hidden = _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, L - T, group_size)
         if hidden is None:
             out = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
