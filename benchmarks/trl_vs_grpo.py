@@ -308,6 +308,14 @@ sys.exit(cli.main())
 """
 
 
+def _spread(rs: list[dict]) -> tuple[float, float, float, float]:
+    """How far the steps 2..N of all runs, and the run medians, lie from their own median (fractions)."""
+    steps = [t for r in rs for t in r["step_seconds"][1:]] or [t for r in rs for t in r["step_seconds"]]
+    meds = [r["median_step_seconds"] for r in rs]
+    m, mm = statistics.median(steps), statistics.median(meds)
+    return min(steps) / m - 1, max(steps) / m - 1, min(meds) / mm - 1, max(meds) / mm - 1
+
+
 def run_ours(work: Path, env: dict, args, tag: str) -> dict:
     out = work / f"ours-run-{tag}"
     config = work / "ours.toml"
@@ -456,6 +464,9 @@ def main() -> None:
     report["median_step_seconds"] = medians
     if "ours" in medians and "trl" in medians:
         report["ratio_ours_over_trl"] = medians["ours"] / medians["trl"]
+        report["ratio_per_run"] = [o["median_step_seconds"] / t["median_step_seconds"]
+                                   for o, t in zip(runs["ours"], runs["trl"])]
+    report["spread"] = {side: _spread(rs) for side, rs in runs.items() if rs}
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -479,6 +490,10 @@ def main() -> None:
     if "ratio_ours_over_trl" in report:
         print(f"\nmedian step: ours {medians['ours']:.3f} s, TRL {medians['trl']:.3f} s; "
               f"ratio ours / TRL = {report['ratio_ours_over_trl']:.3f}")
+        print("ratio per run (ours run i / TRL run i): " + " ".join(f"{r:.3f}" for r in report["ratio_per_run"]))
+    for side, (steps_lo, steps_hi, runs_lo, runs_hi) in report["spread"].items():
+        print(f"{side}: steps 2..N {steps_lo:+.0%} .. {steps_hi:+.0%} around their median, "
+              f"run medians {runs_lo:+.0%} .. {runs_hi:+.0%} around theirs")
     if args.breakdown:
         for side, rs in runs.items():
             for i, r in enumerate(rs):

@@ -6,7 +6,7 @@ whole cache, every step), the mask and position tensors are rebuilt, and the att
 for long queries. Here the step is written out for one query position: the keys and values go into
 buffers allocated once for the longest completion, the left-padding mask is an additive bias built once,
 attention is two batched matmuls over the filled prefix, and the residual adds ride in the output and down
-projections' matmuls (addmm). Everything with weights is still the model's
+projections' matmuls (addmm; on the CPU, oneDNN's product and an add: cpu_gemm.py). Everything with weights is still the model's
 own module (projections, with LoRA, 4-bit or merged weights; norms; the rotary embedding, whatever its
 scaling), so the arithmetic is the model's and the logits agree with its forward up to round-off
 (tests/test_decode.py). Any other architecture returns None from ``LeanDecoder.start`` and decodes through
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from . import cpu_gemm
 
 # Decoder layers whose forward is exactly: pre-norm attention (q/k/v projections, optional per-head q/k norm,
 # rotary embedding, softmax attention with GQA), residual, pre-norm gated MLP, residual.
@@ -159,10 +161,13 @@ class _Linear:
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """x @ W.T + b, plus ``residual`` when given (added by the matmul itself)."""
-        if residual is None:
-            return F.linear(x, self.weight, self.bias)
-        out = torch.addmm(residual, x, self.weight.t())
-        return out if self.bias is None else out.add_(self.bias)
+        if not cpu_gemm.ENABLED or x.device.type != "cpu":
+            if residual is None:
+                return F.linear(x, self.weight, self.bias)
+            out = torch.addmm(residual, x, self.weight.t())
+            return out if self.bias is None else out.add_(self.bias)
+        out = cpu_gemm.linear(x, self.weight, self.bias)  # oneDNN: see cpu_gemm.py
+        return out if residual is None else out.add_(residual)
 
 
 def _fused(modules, budget: list[int]) -> _Linear | None:
@@ -197,7 +202,7 @@ def _norm(module):
 
 def _plain_linear(module):
     """(weight, bias) when ``module`` maps x to x @ weight.T + bias and nothing else, else None."""
-    if type(module) is torch.nn.Linear:
+    if type(module) in cpu_gemm.PLAIN_LINEARS:
         return module.weight, module.bias
     try:
         from peft.tuners.lora import LoraLayer

@@ -19,25 +19,26 @@ copies are bounded like the sampling copies (model.MERGE_FOR_SAMPLING_MAX_BYTES)
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from peft.tuners.lora import Linear as LoraLinear
+
+from . import cpu_gemm
 
 
 class _MergedLora(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, merged, bias, a, b, scale):
-        u = F.linear(x, a)  # [..., r]: needed for dB
+        u = cpu_gemm.linear(x, a)  # [..., r]: needed for dB
         ctx.save_for_backward(x, u, merged, b)
         ctx.scale = scale
-        return F.linear(x, merged, bias)
+        return cpu_gemm.linear(x, merged, bias)
 
     @staticmethod
     def backward(ctx, dy):
         x, u, merged, b = ctx.saved_tensors
         dy2 = dy.reshape(-1, dy.shape[-1])
-        dx = dy @ merged if ctx.needs_input_grad[0] else None
-        db = torch.mm(dy2.t(), u.reshape(-1, u.shape[-1])).mul_(ctx.scale)
-        da = torch.mm(torch.mm(dy2, b).t(), x.reshape(-1, x.shape[-1])).mul_(ctx.scale)
+        dx = cpu_gemm.linear(dy, merged.t()) if ctx.needs_input_grad[0] else None  # dy @ W'
+        db = cpu_gemm.mm(dy2.t(), u.reshape(-1, u.shape[-1])).mul_(ctx.scale)
+        da = cpu_gemm.mm(cpu_gemm.mm(dy2, b).t(), x.reshape(-1, x.shape[-1])).mul_(ctx.scale)
         return dx, None, None, da, db, None
 
 
@@ -75,7 +76,7 @@ def _eligible(module) -> bool:
     if type(module) is not LoraLinear:
         return False
     base = module.get_base_layer()
-    return (type(base) is torch.nn.Linear and base.weight.dtype == torch.float32 and not module.fan_in_fan_out
+    return (type(base) in cpu_gemm.PLAIN_LINEARS and base.weight.dtype == torch.float32 and not module.fan_in_fan_out
             and not base.weight.requires_grad and (base.bias is None or not base.bias.requires_grad))
 
 

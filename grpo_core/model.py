@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import torch
 from grpo_rewards.errors import ConfigError, first_line
 
+from . import cpu_gemm
+
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -169,6 +171,7 @@ def load_policy(
                 param.requires_grad_(False)
     from .lora_forward import use_merged_lora
 
+    cpu_gemm.use_onednn(policy)  # float32 linear maps on the CPU by oneDNN, not MKL (cpu_gemm.py says why)
     use_merged_lora(policy, MERGE_FOR_SAMPLING_MAX_BYTES)  # full-precision LoRA as one matmul per layer
     if not trainable:
         policy.eval()
@@ -289,7 +292,7 @@ def _mergeable_lora_layers(model, max_bytes: int) -> list | None:
         base = layer.get_base_layer()
         # Exactly peft's plain Linear over a float32 nn.Linear: not 4-bit (its weight is packed), not bf16 (the
         # delta would round away against the weight), not DoRA or LoRA biases (not a plain B @ A).
-        if type(layer) not in (LoraLinear, MergedLoraLinear) or type(base) is not torch.nn.Linear \
+        if type(layer) not in (LoraLinear, MergedLoraLinear) or type(base) not in cpu_gemm.PLAIN_LINEARS \
                 or base.weight.dtype != torch.float32:
             return None
         if any(layer.use_dora.get(a) or getattr(layer, "lora_bias", {}).get(a) for a in layer.active_adapters):

@@ -1,0 +1,97 @@
+"""Float32 linear maps on the CPU through oneDNN's inner product instead of MKL's sgemm.
+
+PyTorch's CPU build runs float32 ``F.linear`` and ``mm`` through MKL. On AMD processors MKL takes its
+AVX2 code path, whatever the chip supports: 150-190 GFLOP/s for the shapes of a small model's step on the
+benchmark's 2-core EPYC, where oneDNN (shipped in the same torch build, and what torch already uses for
+bfloat16) reaches 300-430 on the same float32 shapes, unpacked weights and all (benchmarks/cpu_gemm.py,
+BENCHMARKS.md). A small model's GRPO step on the CPU is mostly such matmuls, so the engine routes its own
+linear maps here: the base layers and output head (``use_onednn`` swaps their class), the LoRA
+layers of lora_forward.py and the decode step. Same float32 arithmetic, a different summation order: results
+agree with MKL's to round-off (tests/test_cpu_gemm.py). Off the CPU, for other dtypes, without the op (a
+torch build without oneDNN), or with ``GRPO_CPU_GEMM=mkl`` in the environment, every call is the plain
+torch one.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+_OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+ENABLED = os.environ.get("GRPO_CPU_GEMM", "onednn") != "mkl" and torch.backends.mkldnn.is_available()
+
+
+def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return ENABLED and _OP is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 \
+        and weight.device.type == "cpu" and weight.dim() == 2 and x.dim() >= 2 and not x.is_mkldnn
+
+
+def _inner(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T + bias by oneDNN. It takes rows of x and weight at any stride, not unit-less columns."""
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    if weight.stride(-1) != 1 and weight.stride(0) != 1:
+        weight = weight.contiguous()
+    return _OP(x, weight, bias, "none", [], "")
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _inner(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        dx = _inner(dy, weight.t()) if ctx.needs_input_grad[0] else None  # dy @ W
+        dw = db = None
+        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
+            dy2 = dy.reshape(-1, dy.shape[-1])
+            if ctx.needs_input_grad[1]:
+                dw = mm(dy2.t(), x.reshape(-1, x.shape[-1]))
+            if ctx.has_bias and ctx.needs_input_grad[2]:
+                db = dy2.sum(0)
+        return dx, dw, db
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, by oneDNN where it applies; differentiable in all three."""
+    if not _usable(x, weight) or (bias is not None and bias.dtype != torch.float32):
+        return F.linear(x, weight, bias)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                    or (bias is not None and bias.requires_grad)):
+        return _Linear.apply(x, weight, bias)
+    return _inner(x, weight, bias)
+
+
+def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for 2-D tensors outside autograd (backward passes, no-grad code), by oneDNN where it applies."""
+    if not _usable(a, b) or a.dim() != 2:
+        return a @ b
+    return _inner(a, b.t())
+
+
+class Linear(torch.nn.Linear):
+    """``nn.Linear`` whose forward is ``linear`` above; ``use_onednn`` gives frozen layers this class."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
+
+
+PLAIN_LINEARS = (torch.nn.Linear, Linear)  # x @ W.T + b and nothing else: the classes to look for by type
+
+
+def use_onednn(model) -> int:
+    """Give every float32 ``nn.Linear`` of ``model`` on the CPU the class above; returns how many."""
+    if not ENABLED or _OP is None:
+        return 0
+    count = 0
+    for module in model.modules():
+        if type(module) is torch.nn.Linear and module.weight.device.type == "cpu" \
+                and module.weight.dtype == torch.float32:
+            module.__class__ = Linear
+            count += 1
+    return count
