@@ -3,7 +3,8 @@
 The shapes are those of the 1,024-vocabulary step of benchmarks/trl_vs_grpo.py (hidden 256, intermediate
 688, 8 query and 2 KV heads of 32, 4 prompts x 8 completions of 48 tokens): the decode step's fused
 projections on 32 rows, the training passes' projections on 1,504 rows (32 x 47 completion positions),
-the input gradients of the backward, and the output head. Each case alternates the two kernels on the same
+the input gradients of the backward, and the output head; then a few of the default run's tiny products,
+where oneDNN's cost per call shows (the engine leaves those to torch: cpu_gemm.MIN_MULTIPLY_ADDS). Each case alternates the two kernels on the same
 tensors, in rounds, and reports the median time of a call and its GFLOP/s, so a slow phase of the machine
 hits both alike.
 
@@ -40,6 +41,11 @@ CASES = [  # (name, rows, in, out, transposed weight: the backward's dy @ W)
     ("pass head", 1536, H, V, False),
     ("backward dx of gate", 1504, I, H, True),
     ("backward dx of down", 1504, H, I, True),
+    # the default run's tiny model (hidden 128, intermediate 512): products below cpu_gemm.MIN_MULTIPLY_ADDS
+    ("tiny: 1 row", 1, 128, 128, False),
+    ("tiny: 8 rows", 8, 128, 512, False),
+    ("tiny: 64 rows", 64, 128, 128, False),
+    ("tiny: q/k/v, 64 rows", 64, 128, 384, False),
 ]
 
 
@@ -66,20 +72,20 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per kernel per round")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not (cpu_gemm.ENABLED and cpu_gemm._OP is not None):
+    if not cpu_gemm.ENABLED:
         raise SystemExit("cpu_gemm: oneDNN's linear op is not available in this torch build (or GRPO_CPU_GEMM=mkl)")
     g = torch.Generator().manual_seed(0)
     rows = []
     for name, m, k, n, transposed in CASES:
         x = torch.randn(m, k, generator=g)
         weight = torch.randn(k, n, generator=g).t() if transposed else torch.randn(n, k, generator=g)
-        torch_fn, ours_fn = (lambda: F.linear(x, weight)), (lambda: cpu_gemm.linear(x, weight))
+        torch_fn, ours_fn = (lambda: F.linear(x, weight)), (lambda: cpu_gemm._inner(x, weight))  # the kernel itself
         err = (torch_fn() - ours_fn()).abs().max().item()
         times = {"torch": [], "onednn": []}
         for _ in range(args.rounds):
             for side, fn in (("torch", torch_fn), ("onednn", ours_fn)):
                 fn()
-                times[side].append(_time(fn, args.calls))
+                times[side].append(_time(fn, args.calls * (20 if m * k * n < cpu_gemm.MIN_MULTIPLY_ADDS else 1)))
         flops = 2 * m * k * n
         med = {side: statistics.median(t) for side, t in times.items()}
         rows.append({"case": name, "shape": [m, k, n], "max_abs_diff": err,

@@ -19,12 +19,17 @@ import torch
 import torch.nn.functional as F
 
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
-ENABLED = os.environ.get("GRPO_CPU_GEMM", "onednn") != "mkl" and torch.backends.mkldnn.is_available()
+ENABLED = _OP is not None and os.environ.get("GRPO_CPU_GEMM", "onednn") != "mkl" \
+    and torch.backends.mkldnn.is_available()
+# oneDNN costs about 20 us more a call than MKL: below ~2M multiply-adds (a 64 x 128 x 128 product) MKL is
+# faster (the small cases of benchmarks/cpu_gemm.py), so those stay with torch.
+MIN_MULTIPLY_ADDS = 1 << 21
 
 
 def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return ENABLED and _OP is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 \
-        and weight.device.type == "cpu" and weight.dim() == 2 and x.dim() >= 2 and not x.is_mkldnn
+    return ENABLED and x.dtype is weight.dtype is torch.float32 and x.is_cpu and weight.is_cpu \
+        and weight.dim() == 2 and x.dim() >= 2 and x.numel() * weight.shape[0] >= MIN_MULTIPLY_ADDS \
+        and not x.is_mkldnn
 
 
 def _inner(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -69,7 +74,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for 2-D tensors outside autograd (backward passes, no-grad code), by oneDNN where it applies."""
-    if not _usable(a, b) or a.dim() != 2:
+    if a.dim() != 2 or not _usable(a, b.t()):
         return a @ b
     return _inner(a, b.t())
 
@@ -86,7 +91,7 @@ PLAIN_LINEARS = (torch.nn.Linear, Linear)  # x @ W.T + b and nothing else: the c
 
 def use_onednn(model) -> int:
     """Give every float32 ``nn.Linear`` of ``model`` on the CPU the class above; returns how many."""
-    if not ENABLED or _OP is None:
+    if not ENABLED:
         return 0
     count = 0
     for module in model.modules():

@@ -19,6 +19,12 @@ import torch.nn.functional as F
 from grpo_core import cpu_gemm
 
 
+@pytest.fixture(autouse=True)
+def every_size(monkeypatch):
+    # the models and tensors here are small: let every product take the oneDNN path unless a test says not
+    monkeypatch.setattr(cpu_gemm, "MIN_MULTIPLY_ADDS", 0)
+
+
 def test_this_torch_build_has_the_op():
     # Under CI (a CPU torch build with oneDNN) the fast path must exist, or every other check here proves nothing.
     assert torch.backends.mkldnn.is_available()
@@ -53,6 +59,17 @@ def test_mm_matches_torch_for_transposed_operands():
     a, b = torch.randn(50, 16, generator=g), torch.randn(50, 33, generator=g)
     torch.testing.assert_close(cpu_gemm.mm(a.t(), b), a.t() @ b, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(cpu_gemm.mm(b.t(), a), b.t() @ a, rtol=1e-5, atol=1e-5)
+
+
+def test_small_products_stay_with_torch(monkeypatch, counted):
+    monkeypatch.setattr(cpu_gemm, "MIN_MULTIPLY_ADDS", 1 << 21)
+    x, small, large = torch.randn(64, 128), torch.randn(128, 128), torch.randn(384, 128)  # 2^20, 3 x 2^20
+    assert torch.equal(cpu_gemm.linear(x, small), F.linear(x, small))
+    assert torch.equal(cpu_gemm.mm(x, small.t()), x @ small.t())
+    assert counted.calls == 0
+    cpu_gemm.linear(x, large)
+    cpu_gemm.mm(x, large.t())
+    assert counted.calls == 2
 
 
 def test_other_dtypes_take_torch_own_path():
