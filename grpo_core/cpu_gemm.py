@@ -76,7 +76,10 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for 2-D tensors outside autograd (backward passes, no-grad code), by oneDNN where it applies."""
     if a.dim() != 2 or not _usable(a, b.t()):
         return a @ b
-    return _inner(a, b.t())
+    if a.stride(-1) == 1 or a.numel() <= b.numel():
+        return _inner(a, b.t())  # copies a when its rows are not contiguous (the smaller operand)
+    # a is a transposed view (a weight gradient's dy.T): a @ b = (b.T @ a.T).T, so that b.T is what gets copied
+    return _inner(b.t(), a).t().contiguous()
 
 
 class Linear(torch.nn.Linear):

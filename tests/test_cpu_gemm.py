@@ -166,3 +166,11 @@ def test_the_environment_switch_turns_it_off():
         env = {**os.environ, "GRPO_CPU_GEMM": value}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.split() == expected.split()
+
+
+def test_mm_of_a_transposed_large_operand_copies_the_small_one(counted):
+    g = torch.Generator().manual_seed(4)
+    dy, u = torch.randn(300, 64, generator=g), torch.randn(300, 4, generator=g)
+    out = cpu_gemm.mm(dy.t(), u)  # a LoRA weight gradient: [64, 300] @ [300, 4]
+    assert counted.calls == 1 and out.shape == (64, 4) and out.is_contiguous()
+    torch.testing.assert_close(out, dy.t() @ u, rtol=1e-5, atol=1e-4)
