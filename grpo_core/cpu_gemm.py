@@ -1,15 +1,15 @@
 """Float32 linear maps on the CPU through oneDNN's inner product instead of MKL's sgemm.
 
-PyTorch's CPU build runs float32 ``F.linear`` and ``mm`` through MKL. On AMD processors MKL takes its
-AVX2 code path, whatever the chip supports: 150-190 GFLOP/s for the shapes of a small model's step on the
-benchmark's 2-core EPYC, where oneDNN (shipped in the same torch build, and what torch already uses for
-bfloat16) reaches 300-430 on the same float32 shapes, unpacked weights and all (benchmarks/cpu_gemm.py,
-BENCHMARKS.md). A small model's GRPO step on the CPU is mostly such matmuls, so the engine routes its own
-linear maps here: the base layers and output head (``use_onednn`` swaps their class), the LoRA
-layers of lora_forward.py and the decode step. Same float32 arithmetic, a different summation order: results
-agree with MKL's to round-off (tests/test_cpu_gemm.py). Off the CPU, for other dtypes, without the op (a
-torch build without oneDNN), or with ``GRPO_CPU_GEMM=mkl`` in the environment, every call is the plain
-torch one.
+PyTorch's CPU build runs float32 ``F.linear`` and ``mm`` through MKL, and on AMD processors MKL does not
+run its AVX-512 kernels (``MKL_ENABLE_INSTRUCTIONS=AVX512`` and ``MKL_DEBUG_CPU_TYPE=5`` changed nothing):
+150-190 GFLOP/s for the shapes of a small model's step on the benchmark's 2-core EPYC, where oneDNN
+(shipped in the same torch build, and what torch already uses for bfloat16) reaches 280-430 on the same
+float32 shapes, without repacking the weights (benchmarks/cpu_gemm.py, BENCHMARKS.md). A small model's GRPO
+step on the CPU is mostly such matmuls, so the engine routes its own linear maps here: the base layers and
+output head (``use_onednn`` swaps their class), the LoRA layers of lora_forward.py and the decode step.
+Same float32 arithmetic, a different summation order: results agree with MKL's to round-off
+(tests/test_cpu_gemm.py). Products too small to pay for oneDNN's cost per call, anything off the CPU or not
+float32, a torch build without the op, or ``GRPO_CPU_GEMM=mkl`` in the environment: the plain torch call.
 """
 from __future__ import annotations
 
