@@ -4,9 +4,9 @@ The shapes are those of the 1,024-vocabulary step of benchmarks/trl_vs_grpo.py (
 688, 8 query and 2 KV heads of 32, 4 prompts x 8 completions of 48 tokens): the decode step's fused
 projections on 32 rows, the training passes' projections on 1,504 rows (32 x 47 completion positions),
 the input gradients of the backward, and the output head; then a few of the default run's tiny products,
-where oneDNN's cost per call shows (the engine leaves those to torch: cpu_gemm.MIN_MULTIPLY_ADDS). Each case alternates the two kernels on the same
-tensors, in rounds, and reports the median time of a call and its GFLOP/s, so a slow phase of the machine
-hits both alike.
+where oneDNN's cost per call shows (the engine leaves those to torch: cpu_gemm.MIN_MULTIPLY_ADDS). Each
+case alternates the two kernels on the same tensors, in rounds, and reports the median time of a call and
+its GFLOP/s, so a slow phase of the machine hits both alike.
 
     python benchmarks/cpu_gemm.py [--rounds 7] [--calls 20] [--json]
 """

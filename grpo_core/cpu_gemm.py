@@ -26,7 +26,8 @@ ENABLED = _OP is not None and os.environ.get("GRPO_CPU_GEMM", "onednn") != "mkl"
 MIN_MULTIPLY_ADDS = 1 << 21
 
 
-def _usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def takes(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``linear(x, weight)`` runs on oneDNN (else it is torch's own call)."""
     return ENABLED and x.dtype is weight.dtype is torch.float32 and x.is_cpu and weight.is_cpu \
         and weight.dim() == 2 and x.dim() >= 2 and x.numel() * weight.shape[0] >= MIN_MULTIPLY_ADDS \
         and not x.is_mkldnn
@@ -64,7 +65,7 @@ class _Linear(torch.autograd.Function):
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)``, by oneDNN where it applies; differentiable in all three."""
-    if not _usable(x, weight) or (bias is not None and bias.dtype != torch.float32):
+    if not takes(x, weight) or (bias is not None and bias.dtype != torch.float32):
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
@@ -74,7 +75,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for 2-D tensors outside autograd (backward passes, no-grad code), by oneDNN where it applies."""
-    if a.dim() != 2 or not _usable(a, b.t()):
+    if a.dim() != 2 or not takes(a, b.t()):
         return a @ b
     if a.stride(-1) == 1 or a.numel() <= b.numel():
         return _inner(a, b.t())  # copies a when its rows are not contiguous (the smaller operand)
@@ -83,7 +84,7 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class Linear(torch.nn.Linear):
-    """``nn.Linear`` whose forward is ``linear`` above; ``use_onednn`` gives frozen layers this class."""
+    """``nn.Linear`` whose forward is ``linear`` above; ``use_onednn`` gives float32 CPU layers this class."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)

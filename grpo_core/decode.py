@@ -6,8 +6,8 @@ whole cache, every step), the mask and position tensors are rebuilt, and the att
 for long queries. Here the step is written out for one query position: the keys and values go into
 buffers allocated once for the longest completion, the left-padding mask is an additive bias built once,
 attention is two batched matmuls over the filled prefix, and the residual adds ride in the output and down
-projections' matmuls (addmm; on the CPU, oneDNN's product and an add: cpu_gemm.py). Everything with weights is still the model's
-own module (projections, with LoRA, 4-bit or merged weights; norms; the rotary embedding, whatever its
+projections' matmuls (addmm; where oneDNN runs the product, cpu_gemm.py, an add after it). Everything with
+weights is still the model's own module (projections, with LoRA, 4-bit or merged weights; norms; the rotary embedding, whatever its
 scaling), so the arithmetic is the model's and the logits agree with its forward up to round-off
 (tests/test_decode.py). Any other architecture returns None from ``LeanDecoder.start`` and decodes through
 the model's forward as before.
@@ -161,12 +161,10 @@ class _Linear:
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """x @ W.T + b, plus ``residual`` when given (added by the matmul itself)."""
-        if not cpu_gemm.ENABLED or x.device.type != "cpu":
-            if residual is None:
-                return F.linear(x, self.weight, self.bias)
-            out = torch.addmm(residual, x, self.weight.t())
+        if residual is not None and not cpu_gemm.takes(x, self.weight):
+            out = torch.addmm(residual, x, self.weight.t())  # torch's matmul adds the residual itself
             return out if self.bias is None else out.add_(self.bias)
-        out = cpu_gemm.linear(x, self.weight, self.bias)  # oneDNN: see cpu_gemm.py
+        out = cpu_gemm.linear(x, self.weight, self.bias)  # oneDNN where it applies: cpu_gemm.py
         return out if residual is None else out.add_(residual)
 
 

@@ -230,8 +230,9 @@ def adapters_off(model) -> Iterator[None]:
     """``model`` with its LoRA adapters switched off, as peft's ``disable_adapter`` switches them, without
     what made that cost 5.8 ms a call on the benchmark's model (0.7 ms this way), twice a step: a survey
     of every layer's status and requires_grad turned off and on for every adapter weight (a layer that is
-    off never reads its adapter, so no gradient could reach it either way). Each layer gets back exactly the state it had. Models with
-    anything but LoRA layers (prompt learning, modules_to_save) go through peft's own switch."""
+    off never reads its adapter, so no gradient could reach it either way). Each layer gets back exactly
+    the state it had. Models with anything but LoRA layers (prompt learning, modules_to_save) go through
+    peft's own switch."""
     disable = getattr(model, "disable_adapter", None)
     layers = _lora_layers_only(model) if disable is not None else None
     if layers is None:
