@@ -8,8 +8,11 @@ float32 shapes, without repacking the weights (benchmarks/cpu_gemm.py, BENCHMARK
 step on the CPU is mostly such matmuls, so the engine routes its own linear maps here: the base layers and
 output head (``use_onednn`` swaps their class), the LoRA layers of lora_forward.py and the decode step.
 Same float32 arithmetic, a different summation order: results agree with MKL's to round-off
-(tests/test_cpu_gemm.py). Products too small to pay for oneDNN's cost per call, anything off the CPU or not
-float32, a torch build without the op, or ``GRPO_CPU_GEMM=mkl`` in the environment: the plain torch call.
+(tests/test_cpu_gemm.py). On Intel processors MKL does run AVX-512 and is the faster of the two (on a
+2-core Xeon it beat oneDNN on every shape of benchmarks/cpu_gemm.py, up to 1.6x on decode shapes), so the
+route is taken on AMD processors only, read from /proc/cpuinfo; ``GRPO_CPU_GEMM=onednn`` or ``=mkl``
+decides instead. Products too small to pay for oneDNN's cost per call, anything off the CPU or not
+float32, or a torch build without the op: the plain torch call.
 """
 from __future__ import annotations
 
@@ -19,8 +22,32 @@ import torch
 import torch.nn.functional as F
 
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
-ENABLED = _OP is not None and os.environ.get("GRPO_CPU_GEMM", "onednn") != "mkl" \
-    and torch.backends.mkldnn.is_available()
+# processors on which MKL leaves AVX-512 unused (AMD's, and Hygon's, which are AMD's design)
+ONEDNN_VENDORS = ("AuthenticAMD", "HygonGenuine")
+
+
+def cpu_vendor(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The processor's vendor string (``GenuineIntel``, ``AuthenticAMD``...), or None where unknown."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def choose_onednn(setting: str | None, vendor: str | None) -> bool:
+    """Whether float32 linear maps go to oneDNN, from ``GRPO_CPU_GEMM`` (``onednn``, ``mkl``, unset or
+    ``auto``) and the processor's vendor."""
+    if setting in ("onednn", "mkl"):
+        return setting == "onednn"
+    return vendor in ONEDNN_VENDORS
+
+
+ENABLED = _OP is not None and torch.backends.mkldnn.is_available() \
+    and choose_onednn(os.environ.get("GRPO_CPU_GEMM"), cpu_vendor())
 # oneDNN costs about 20 us more a call than MKL: below ~2M multiply-adds (a 64 x 128 x 128 product) MKL is
 # faster (the small cases of benchmarks/cpu_gemm.py), so those stay with torch.
 MIN_MULTIPLY_ADDS = 1 << 21

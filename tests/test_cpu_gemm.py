@@ -21,14 +21,26 @@ from grpo_core import cpu_gemm
 
 @pytest.fixture(autouse=True)
 def every_size(monkeypatch):
-    # the models and tensors here are small: let every product take the oneDNN path unless a test says not
+    # the models and tensors here are small: let every product take the oneDNN path unless a test says not,
+    # on any processor (by default only AMD's take it)
     monkeypatch.setattr(cpu_gemm, "MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(cpu_gemm, "ENABLED", True)
 
 
 def test_this_torch_build_has_the_op():
     # Under CI (a CPU torch build with oneDNN) the fast path must exist, or every other check here proves nothing.
     assert torch.backends.mkldnn.is_available()
-    assert cpu_gemm._OP is not None and cpu_gemm.ENABLED
+    assert cpu_gemm._OP is not None
+
+
+def test_the_route_is_chosen_by_vendor_unless_the_environment_says(tmp_path):
+    assert cpu_gemm.choose_onednn(None, "AuthenticAMD") and cpu_gemm.choose_onednn("auto", "HygonGenuine")
+    assert not cpu_gemm.choose_onednn(None, "GenuineIntel") and not cpu_gemm.choose_onednn(None, None)
+    assert cpu_gemm.choose_onednn("onednn", "GenuineIntel") and not cpu_gemm.choose_onednn("mkl", "AuthenticAMD")
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert cpu_gemm.cpu_vendor(str(info)) == "AuthenticAMD"
+    assert cpu_gemm.cpu_vendor(str(tmp_path / "missing")) is None
 
 
 @pytest.mark.parametrize("layout", ["2d", "3d", "column slice", "transposed weight", "no bias"])
@@ -162,8 +174,11 @@ def test_the_decode_step_runs_through_onednn(counted):
 def test_the_environment_switch_turns_it_off():
     code = "import torch\nfrom grpo_core import cpu_gemm\nm = torch.nn.Linear(2, 2)\n" \
            "print(cpu_gemm.ENABLED, cpu_gemm.use_onednn(m))"
-    for value, expected in (("mkl", "False 0"), ("onednn", "True 1")):
-        env = {**os.environ, "GRPO_CPU_GEMM": value}
+    amd = cpu_gemm.cpu_vendor() in cpu_gemm.ONEDNN_VENDORS
+    for value, expected in (("mkl", "False 0"), ("onednn", "True 1"), (None, "True 1" if amd else "False 0")):
+        env = {k: v for k, v in os.environ.items() if k != "GRPO_CPU_GEMM"}
+        if value is not None:
+            env["GRPO_CPU_GEMM"] = value
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.split() == expected.split()
 
