@@ -151,9 +151,13 @@ def _inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None,
     # A generator must live where it samples; with a CPU generator and a GPU model this is an [N, 1] copy.
     u = uniforms if uniforms is not None else torch.rand((probs.shape[0], 1), generator=generator, device=device)
     u = u.to(cdf.device, cdf.dtype)
-    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=probs.shape[-1] - 1)
-    drawn = probs.gather(-1, tokens).squeeze(-1)
-    return torch.where(drawn > 0, tokens.squeeze(-1), probs.argmax(dim=-1))
+    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=probs.shape[-1] - 1).squeeze(-1)
+    accident = probs.gather(-1, tokens[:, None]).squeeze(-1) <= 0
+    if not probs.is_cpu:  # asking whether any row needs its argmax would wait for the device every step
+        return torch.where(accident, probs.argmax(dim=-1), tokens)
+    if bool(accident.any()):  # on the CPU the check is free and the argmax over the vocabulary is not
+        tokens[accident] = probs[accident].argmax(dim=-1)
+    return tokens
 
 
 def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,

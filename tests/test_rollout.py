@@ -247,6 +247,10 @@ def test_inverse_cdf_sampler_takes_the_argmax_when_rounding_lands_on_a_zero(monk
     # a uniform draw that rounds up to the total makes searchsorted run off the end, onto a zero token
     monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.ones(1, 1))
     assert _inverse_cdf_sample(torch.tensor([[0.25, 0.75, 0.0]]), None).tolist() == [1]
+    # only the row that ran off the end takes its argmax; the others keep their draws
+    probs = torch.tensor([[0.5, 0.3, 0.2, 0.0], [0.25, 0.75, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    uniforms = torch.tensor([[0.1], [1.0], [0.5]])
+    assert _inverse_cdf_sample(probs, None, uniforms).tolist() == [0, 1, 2]
 
 
 # -----------------------------------------------------------------------------
