@@ -6,13 +6,16 @@ whole cache, every step), the mask and position tensors are rebuilt, and the att
 for long queries. Here the step is written out for one query position: the keys and values go into
 buffers allocated once for the longest completion, the left-padding mask is an additive bias built once,
 attention is two batched matmuls over the filled prefix, and the residual adds ride in the output and down
-projections' matmuls (addmm; where oneDNN runs the product, cpu_gemm.py, an add after it). Everything with
+projections' matmuls (addmm; where oneDNN runs the product, cpu_gemm.py, an add after it; where MKL runs
+it, the fused weights are packed once for the rows decoded, cpu_gemm.Packed). Everything with
 weights is still the model's own module (projections, with LoRA, 4-bit or merged weights; norms; the rotary embedding, whatever its
 scaling), so the arithmetic is the model's and the logits agree with its forward up to round-off
 (tests/test_decode.py). Any other architecture returns None from ``LeanDecoder.start`` and decodes through
 the model's forward as before.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -88,12 +91,13 @@ class LeanDecoder:
         self.cos, self.sin = (t.transpose(0, 1).unsqueeze(2).contiguous() for t in (cos, sin))  # [T, rows, 1, d]
         budget = [FUSE_MAX_BYTES]
         with torch.no_grad():
-            self.qkv = [_fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj], budget) for l in layers]
-            self.gate_up = [_fused([l.mlp.gate_proj, l.mlp.up_proj], budget) for l in layers]
-            self.out = [_fused([l.self_attn.o_proj], budget) or l.self_attn.o_proj for l in layers]
-            self.down = [_fused([l.mlp.down_proj], budget) or l.mlp.down_proj for l in layers]
+            fused = functools.partial(_fused, budget=budget, rows=rows)
+            self.qkv = [fused([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj]) for l in layers]
+            self.gate_up = [fused([l.mlp.gate_proj, l.mlp.up_proj]) for l in layers]
+            self.out = [fused([l.self_attn.o_proj]) or l.self_attn.o_proj for l in layers]
+            self.down = [fused([l.mlp.down_proj]) or l.mlp.down_proj for l in layers]
             head = base.get_output_embeddings()
-            self.head = _fused([head], budget) or head
+            self.head = fused([head]) or head
         self.norms = [(_norm(l.input_layernorm), _norm(l.post_attention_layernorm)) for l in layers]
         self.final_norm = _norm(decoder.norm)
 
@@ -145,22 +149,26 @@ class LeanDecoder:
 
 class _Linear:
     """x [rows, in] -> x @ W.T + b for one plain float linear map, or several side by side (one matmul,
-    on a concatenated copy of their weights)."""
+    on a concatenated copy of their weights); on the CPU through MKL's packed weights where that applies."""
 
-    def __init__(self, weights: list[torch.Tensor], biases: list, budget: list[int]):
+    def __init__(self, weights: list[torch.Tensor], biases: list, budget: list[int], rows: int = 0):
         self.sizes = [w.shape[0] for w in weights]
         self.weight = weights[0]
         if len(weights) > 1:
-            budget[0] -= sum(w.numel() for w in weights) * self.weight.element_size()
-            if budget[0] < 0:
-                raise MemoryError
+            _spend(budget, sum(w.numel() for w in weights) * self.weight.element_size())
             self.weight = torch.cat(weights)
         self.bias = None
         if any(b is not None for b in biases):
             self.bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in zip(weights, biases)])
+        self.packed = cpu_gemm.pack(self.weight, rows) if budget[0] >= self.weight.numel() * 4 else None
+        if self.packed is not None:
+            _spend(budget, self.weight.numel() * 4)
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """x @ W.T + b, plus ``residual`` when given (added by the matmul itself)."""
+        if self.packed is not None and x.shape[0] == self.packed.rows:
+            out = self.packed(x, self.bias)
+            return out if residual is None else out.add_(residual)
         if residual is not None and not cpu_gemm.takes(x, self.weight):
             out = torch.addmm(residual, x, self.weight.t())  # torch's matmul adds the residual itself
             return out if self.bias is None else out.add_(self.bias)
@@ -168,7 +176,13 @@ class _Linear:
         return out if residual is None else out.add_(residual)
 
 
-def _fused(modules, budget: list[int]) -> _Linear | None:
+def _spend(budget: list[int], nbytes: int) -> None:
+    budget[0] -= nbytes
+    if budget[0] < 0:
+        raise MemoryError
+
+
+def _fused(modules, budget: list[int], rows: int = 0) -> _Linear | None:
     """One _Linear for one or several projections of the same input when each is a plain float linear map
     (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
     instead of several; None otherwise (4-bit layers, live adapters) or once ``budget`` bytes are spent."""
@@ -176,7 +190,7 @@ def _fused(modules, budget: list[int]) -> _Linear | None:
     if any(p is None for p in parts) or len({p[0].dtype for p in parts}) != 1:
         return None
     try:
-        return _Linear([w for w, _ in parts], [b for _, b in parts], budget)
+        return _Linear([w for w, _ in parts], [b for _, b in parts], budget, rows)
     except MemoryError:
         return None
 

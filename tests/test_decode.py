@@ -101,6 +101,37 @@ def test_lean_step_gives_the_models_logits(arch, merged, monkeypatch):
     assert all(fused) if merged else not any(fused)  # live adapters run as modules, merged ones fused
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen3"])
+def test_packed_weights_give_the_same_decoding(arch, monkeypatch):
+    # where MKL runs the products (not the oneDNN route), the fused projections and the head decode from
+    # packed weights; this model's products are small, so let every one of them pack
+    from grpo_core import cpu_gemm
+
+    monkeypatch.setattr(cpu_gemm, "ENABLED", False)
+    monkeypatch.setattr(cpu_gemm, "MIN_MULTIPLY_ADDS", 0)
+    assert cpu_gemm.pack(torch.ones(4, 4), 2) is not None  # this torch build has MKL's packed sgemm
+    started = []
+    plain_start = LeanDecoder.start.__func__
+
+    def spy(cls, *args, **kwargs):
+        started.append(plain_start(cls, *args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(LeanDecoder, "start", classmethod(spy))
+    model = _model(arch)
+    _assert_same_decoding(model, temperature=1.0, merged=True)
+    linears = [lin for d in started for lin in d.qkv + d.gate_up + d.out + d.down + [d.head]]
+    assert linears and all(lin.packed is not None for lin in linears)
+    # a budget too small for the packed copies leaves them out (the fused copies come first)
+    attn = model.get_base_model().model.layers[0].self_attn
+    qkv_bytes = sum(getattr(attn, n).get_base_layer().weight.numel() * 4 for n in ("q_proj", "k_proj", "v_proj"))
+    monkeypatch.setattr("grpo_core.decode.FUSE_MAX_BYTES", 2 * qkv_bytes)  # the first q/k/v copy, and its pack
+    started.clear()
+    _assert_same_decoding(model, temperature=1.0, merged=True)
+    assert all(d.qkv[0] is not None and d.qkv[0].packed is not None for d in started)
+    assert any(lin is None or lin.packed is None for d in started for lin in d.qkv + d.gate_up)
+
+
 def test_lean_step_on_an_nf4_base(tmp_path):
     from engine_fixtures import make_tiny_model
 
