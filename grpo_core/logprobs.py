@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .attention import attention_for
+from .rollout import cache_keyword, returned_cache
 
 
 def _backbone_and_head(model):
@@ -71,7 +72,7 @@ def _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, 
             raise ValueError(f"rows of a group of {G} do not share their first {P} columns (the prompt)")
     prompt = backbone(input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
                       position_ids=positions[first, :P], use_cache=True)
-    cache = prompt.past_key_values
+    cache = returned_cache(prompt)
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):
         return None
     # the last prompt column predicts the first completion token; every group member starts from it
@@ -80,7 +81,7 @@ def _hidden_with_shared_prompts(backbone, input_ids, attention_mask, positions, 
         return last
     cache.batch_repeat_interleave(G)
     rest = backbone(input_ids=input_ids[:, P:L - 1], attention_mask=attention_mask[:, :L - 1],
-                    position_ids=positions[:, P:L - 1], past_key_values=cache, use_cache=True)
+                    position_ids=positions[:, P:L - 1], use_cache=True, **{cache_keyword(backbone): cache})
     return torch.cat([last, rest.last_hidden_state], dim=1)
 
 

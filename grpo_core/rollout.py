@@ -72,6 +72,17 @@ def _forward_extras(model) -> dict:
     return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
+def cache_keyword(module) -> str:
+    """The keyword ``module``'s forward takes a KV cache by: ``cache`` from transformers 5.25 (which warns on
+    the old name), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+def returned_cache(out):
+    """The KV cache in a forward's output, under either name (see ``cache_keyword``)."""
+    return out.cache if "cache" in getattr(out, "__dataclass_fields__", ()) else out.past_key_values
+
+
 def _left_pad(prompt_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(p) for p in prompt_ids)
     ids = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
@@ -216,6 +227,7 @@ def sample_groups(
         finish_check_every = 1 if device.type == "cpu" else 8
     G = num_generations
     extras = _forward_extras(model)
+    cache_name = cache_keyword(base)
     uniforms = None
     if isinstance(generator, (list, tuple)):
         if len(generator) != len(prompt_ids):
@@ -234,7 +246,7 @@ def sample_groups(
     try:
         # The only pass over the prompts: B rows, not B*G.
         out = model(input_ids=prompt, attention_mask=prompt_mask, position_ids=positions, use_cache=True, **extras)
-        cache = out.past_key_values
+        cache = returned_cache(out)
         cache.batch_repeat_interleave(G)  # rows b*G..b*G+G-1 now share prompt b's keys and values
         logits = out.logits[:, -1, :].repeat_interleave(G, dim=0)
         del out
@@ -286,7 +298,7 @@ def sample_groups(
                 logits = lean.step(token)
             else:
                 logits = model(input_ids=token[:, None], attention_mask=decode_mask[:, : width + step + 1],
-                               position_ids=next_position, past_key_values=cache, use_cache=True,
+                               position_ids=next_position, use_cache=True, **{cache_name: cache},
                                **extras).logits[:, -1, :]
             next_position = next_position + 1
     finally:

@@ -310,3 +310,19 @@ def test_min_p_draws_only_tokens_above_the_threshold(model, tokenizer):
     assert torch.equal(a.completion_ids, b.completion_ids)
     with pytest.raises(ValueError, match="min_p"):
         sample_groups(model, tokenizer, PROMPTS, num_generations=1, max_new_tokens=2, min_p=1.0)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-decode", "model-forward"])
+def test_sampling_and_the_shared_prompt_pass_use_transformers_cache_keyword(model, tokenizer, lean):
+    # transformers 5.25 renamed the forward's ``past_key_values`` to ``cache`` and warns on the old name: a
+    # user would see that warning in every run
+    import warnings
+
+    from grpo_core.logprobs import completion_logprobs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = sample_groups(model, tokenizer, PROMPTS, num_generations=2, max_new_tokens=5, min_new_tokens=5,
+                          generator=_gen(), lean_decode=lean)
+        completion_logprobs(model, r.input_ids, r.attention_mask, r.completion_ids.shape[1], group_size=2)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
