@@ -1,12 +1,14 @@
-"""Float32 linear maps on this CPU: torch's own ``F.linear`` (MKL's sgemm) against oneDNN (grpo_core/cpu_gemm.py).
+"""Float32 linear maps on this CPU: torch's own ``F.linear`` (MKL's sgemm), oneDNN and MKL's packed sgemm.
 
 The shapes are those of the 1,024-vocabulary step of benchmarks/trl_vs_grpo.py (hidden 256, intermediate
 688, 8 query and 2 KV heads of 32, 4 prompts x 8 completions of 48 tokens): the decode step's fused
 projections on 32 rows, the training passes' projections on 1,504 rows (32 x 47 completion positions),
 the input gradients of the backward, and the output head; then a few of the default run's tiny products,
-where oneDNN's cost per call shows (the engine leaves those to torch: cpu_gemm.MIN_MULTIPLY_ADDS). Each
-case alternates the two kernels on the same tensors, in rounds, and reports the median time of a call and
-its GFLOP/s, so a slow phase of the machine hits both alike.
+where oneDNN's cost per call shows (the engine leaves those to torch: cpu_gemm.MIN_MULTIPLY_ADDS). The
+engine takes oneDNN on AMD processors and keeps MKL elsewhere, where the decode step packs its weights
+(cpu_gemm.Packed: laid out once for the row count, as the packed column here). Each case alternates the
+kernels on the same tensors, in rounds, and reports the median time of a call and its GFLOP/s, so a slow
+phase of the machine hits all alike.
 
     python benchmarks/cpu_gemm.py [--rounds 7] [--calls 20] [--json]
 """
@@ -72,23 +74,26 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per kernel per round")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not cpu_gemm.ENABLED:
-        raise SystemExit("cpu_gemm: oneDNN's linear op is not available in this torch build (or GRPO_CPU_GEMM=mkl)")
+    if cpu_gemm._OP is None or cpu_gemm._REORDER is None or not torch.backends.mkldnn.is_available():
+        raise SystemExit("cpu_gemm: this torch build lacks oneDNN's linear op or MKL's packed sgemm")
     g = torch.Generator().manual_seed(0)
     rows = []
     for name, m, k, n, transposed in CASES:
         x = torch.randn(m, k, generator=g)
         weight = torch.randn(k, n, generator=g).t() if transposed else torch.randn(n, k, generator=g)
-        torch_fn, ours_fn = (lambda: F.linear(x, weight)), (lambda: cpu_gemm._inner(x, weight))  # the kernel itself
-        err = (torch_fn() - ours_fn()).abs().max().item()
-        times = {"torch": [], "onednn": []}
+        packed = cpu_gemm.Packed(weight.contiguous(), m)
+        kernels = (("torch", lambda: F.linear(x, weight)), ("onednn", lambda: cpu_gemm._inner(x, weight)),
+                   ("packed", lambda: packed(x, None)))  # the kernels themselves, not the routing
+        plain = kernels[0][1]()
+        err = {f"max_abs_diff_{side}": (plain - fn()).abs().max().item() for side, fn in kernels[1:]}
+        times = {side: [] for side, _ in kernels}
         for _ in range(args.rounds):
-            for side, fn in (("torch", torch_fn), ("onednn", ours_fn)):
+            for side, fn in kernels:
                 fn()
                 times[side].append(_time(fn, args.calls * (20 if m * k * n < cpu_gemm.MIN_MULTIPLY_ADDS else 1)))
         flops = 2 * m * k * n
         med = {side: statistics.median(t) for side, t in times.items()}
-        rows.append({"case": name, "shape": [m, k, n], "max_abs_diff": err,
+        rows.append({"case": name, "shape": [m, k, n], **err,
                      **{f"{side}_us": med[side] * 1e6 for side in med},
                      **{f"{side}_gflops": flops / med[side] / 1e9 for side in med}})
     info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu": _cpu_name(),
@@ -98,12 +103,14 @@ def main() -> None:
         return
     print(f"{info['date']}  {info['cpu']}, {info['cores']} cores, {info['threads']} torch threads, "
           f"torch {info['torch']}")
-    print(f"{'case':<24} {'rows x in x out':>18} {'torch us':>9} {'GF/s':>6} {'oneDNN us':>10} {'GF/s':>6} "
-          f"{'speed-up':>8} {'max diff':>9}")
+    print(f"{'case':<24} {'rows x in x out':>15} {'torch us':>9} {'GF/s':>5} {'oneDNN us':>10} {'GF/s':>5} "
+          f"{'x':>5} {'packed us':>10} {'GF/s':>5} {'x':>5} {'max diffs':>16}")
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
-        print(f"{r['case']:<24} {shape:>18} {r['torch_us']:>9.1f} {r['torch_gflops']:>6.0f} {r['onednn_us']:>10.1f} "
-              f"{r['onednn_gflops']:>6.0f} {r['torch_us'] / r['onednn_us']:>7.2f}x {r['max_abs_diff']:>9.1e}")
+        print(f"{r['case']:<24} {shape:>15} {r['torch_us']:>9.1f} {r['torch_gflops']:>5.0f} {r['onednn_us']:>10.1f} "
+              f"{r['onednn_gflops']:>5.0f} {r['torch_us'] / r['onednn_us']:>4.2f}x {r['packed_us']:>10.1f} "
+              f"{r['packed_gflops']:>5.0f} {r['torch_us'] / r['packed_us']:>4.2f}x "
+              f"{r['max_abs_diff_onednn']:>8.1e}{r['max_abs_diff_packed']:>8.1e}")
 
 
 if __name__ == "__main__":
