@@ -136,7 +136,10 @@ def pack(weight: torch.Tensor, rows: int) -> Packed | None:
             or weight.dtype != torch.float32 or not weight.is_cpu or weight.dim() != 2 \
             or rows * weight.numel() < MIN_MULTIPLY_ADDS:
         return None
-    return Packed(weight, rows)
+    try:
+        return Packed(weight, rows)
+    except RuntimeError:  # MKL could not get the buffer (it asks for more than it fills): decode unpacked
+        return None
 
 
 class Linear(torch.nn.Linear):

@@ -110,6 +110,13 @@ def test_packed_weights_give_the_same_decoding(arch, monkeypatch):
     monkeypatch.setattr(cpu_gemm, "ENABLED", False)
     monkeypatch.setattr(cpu_gemm, "MIN_MULTIPLY_ADDS", 0)
     assert cpu_gemm.pack(torch.ones(4, 4), 2) is not None  # this torch build has MKL's packed sgemm
+
+    def refuse(weight, rows):
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as m:  # a failed packing leaves the weight unpacked, not the rollout broken
+        m.setattr(cpu_gemm, "_REORDER", refuse)
+        assert cpu_gemm.pack(torch.ones(4, 4), 2) is None
     started = []
     plain_start = LeanDecoder.start.__func__
 
