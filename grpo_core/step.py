@@ -100,7 +100,10 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         adv, valid = dist.mine(adv), dist.mine(valid)
         return adv, valid & ~batch.rollout.truncated if g.mask_truncated_completions else valid
 
-    # 1-2. Rollouts and rewards, in rounds with dynamic sampling.
+    # 1-2. Rollouts and rewards, in rounds with dynamic sampling. Sampling and the passes of step 3 all run in
+    # eval mode (outside training mode the KV cache that shares each prompt across its group is on): one switch
+    # here and one back before the updates, where every switch walks the whole model.
+    model.eval()
     sample = functools.partial(generate, model, tokenizer, mix, cfg, generator, sampler)
     rounds = None
     if g.dynamic_sampling:
@@ -124,10 +127,8 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     sequences, tokens = int(sequences), int(tokens)
     learns = anywhere > 0 or (g.beta > 0 and tokens > 0)
 
-    # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is
-    # fixed, and outside training mode the KV cache that shares each prompt across its group is on.
+    # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is fixed.
     old = ref = None
-    model.eval()
     if (learns and g.num_iterations > 1) or sampled is not None:
         with torch.no_grad():
             old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])

@@ -326,3 +326,27 @@ def test_sampling_and_the_shared_prompt_pass_use_transformers_cache_keyword(mode
                           generator=_gen(), lean_decode=lean)
         completion_logprobs(model, r.input_ids, r.attention_mask, r.completion_ids.shape[1], group_size=2)
     assert not [w for w in caught if "past_key_values" in str(w.message)]
+
+
+def test_a_training_step_switches_the_models_mode_twice(tmp_path, monkeypatch):
+    # sampling and the old/reference passes share one switch to eval mode, the updates one switch back:
+    # each switch walks every module, which on a small model is milliseconds a step
+    import json
+
+    from peft import PeftModel
+
+    from grpo_core import trainer
+    from grpo_core.config import load_config
+
+    cfg = load_config(None, ["train.steps=3", "data.eval_limit=1", f"train.output_dir={json.dumps(str(tmp_path / 'run'))}"])
+    switches, per_step = [], []
+    plain = PeftModel.train
+
+    def spy(self, mode=True):
+        switches.append(mode)
+        return plain(self, mode)
+
+    monkeypatch.setattr(PeftModel, "train", spy)
+    trainer.train(cfg, progress=False, on_step=lambda *a, **k: (per_step.append(list(switches)), switches.clear()))
+    assert per_step and per_step[0][-2:] == [False, True]
+    assert per_step[1:] and all(s == [False, True] for s in per_step[1:])
