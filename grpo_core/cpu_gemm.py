@@ -117,7 +117,7 @@ _PACKED_LINEAR = getattr(getattr(torch.ops, "mkl", None), "_mkl_linear", None)
 class Packed:
     """x @ W.T + b for a fixed number of rows (the decode step's) through MKL's packed sgemm: the weight is
     laid out once in the blocks the kernel reads, instead of on every call. On a 2-core Xeon that made the
-    decode step's 32-row products 1.3-1.7x faster with the same results to the bit (BENCHMARKS.md); on
+    decode step's 32-row products 1.4-1.8x faster, with the same results to the bit there (BENCHMARKS.md); on
     the larger products of the passes it changed nothing, so only the decoder packs."""
 
     def __init__(self, weight: torch.Tensor, rows: int):
