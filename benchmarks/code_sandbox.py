@@ -30,6 +30,7 @@ from pathlib import Path
 from grpo_code import CodeReward
 from grpo_code.cases import assert_passed, assert_program
 from grpo_code.sandbox import Limits, Program
+from grpo_core.cpu_threads import cpuinfo
 
 PYTHON = "/usr/bin/python3"
 
@@ -56,14 +57,7 @@ def batch(rows: list[dict], group: int = 8) -> list[dict]:
 
 
 def machine() -> str:
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpuinfo("model name") or "?"
     bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{platform.node()} | {os.cpu_count()} cores ({model}) | {platform.platform()} | {bwrap} | "
             f"sandbox python {subprocess.run([PYTHON, '--version'], capture_output=True, text=True).stdout.strip()}")

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from grpo_core import cpu_gemm  # noqa: E402
+from grpo_core.cpu_threads import cpuinfo  # noqa: E402
 
 H, I, Q, KV, V = 256, 688, 256, 64, 1024
 CASES = [  # (name, rows, in, out, transposed weight: the backward's dy @ W)
@@ -52,13 +53,7 @@ CASES = [  # (name, rows, in, out, transposed weight: the backward's dy @ W)
 
 
 def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def _time(fn, calls: int) -> float:

@@ -31,13 +31,14 @@ def main() -> None:
     from grpo_rewards import plugins
 
     from grpo_core.config import load_config
+    from grpo_core.cpu_threads import cpuinfo
     from grpo_core.data import encode_prompt, load_rows
     from grpo_core.generation.vllm import VllmSampler
     from grpo_core.logprobs import completion_logprobs
     from grpo_core.losses.sampler import importance_weights
     from grpo_core.model import load_from_config
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpuinfo("model name") or "?"
     print("command: python benchmarks/importance_sampling.py")
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; date {datetime.date.today()}")
     print(f"load before: {open('/proc/loadavg').read().strip()}")

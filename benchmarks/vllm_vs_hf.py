@@ -121,7 +121,9 @@ def main() -> None:
     parser.add_argument("--completion-length", type=int, default=256)
     parser.add_argument("--vllm-python", default=os.path.join(ROOT, ".venv-vllm", "bin", "python"))
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    from grpo_core.cpu_threads import cpuinfo
+
+    cpu = cpuinfo("model name") or "?"
     print(f"command: python benchmarks/vllm_vs_hf.py --steps {args.steps} --repeats {args.repeats} "
           f"--completion-length {args.completion_length}")
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; date {datetime.date.today()}")

@@ -21,21 +21,11 @@ import os
 import torch
 import torch.nn.functional as F
 
+from .cpu_threads import cpuinfo
+
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 # processors on which MKL leaves AVX-512 unused (AMD's, and Hygon's, which are AMD's design)
 ONEDNN_VENDORS = ("AuthenticAMD", "HygonGenuine")
-
-
-def cpu_vendor(cpuinfo: str = "/proc/cpuinfo") -> str | None:
-    """The processor's vendor string (``GenuineIntel``, ``AuthenticAMD``...), or None where unknown."""
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def choose_onednn(setting: str | None, vendor: str | None) -> bool:
@@ -47,7 +37,7 @@ def choose_onednn(setting: str | None, vendor: str | None) -> bool:
 
 
 ENABLED = _OP is not None and torch.backends.mkldnn.is_available() \
-    and choose_onednn(os.environ.get("GRPO_CPU_GEMM"), cpu_vendor())
+    and choose_onednn(os.environ.get("GRPO_CPU_GEMM"), cpuinfo("vendor_id"))
 # oneDNN costs about 20 us more a call than MKL: below ~2M multiply-adds (a 64 x 128 x 128 product) MKL is
 # faster (the small cases of benchmarks/cpu_gemm.py), so those stay with torch.
 MIN_MULTIPLY_ADDS = 1 << 21

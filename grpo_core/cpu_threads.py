@@ -45,6 +45,18 @@ def reuse_freed_memory(libc=None) -> bool:
         bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
+def cpuinfo(field: str, path: str = "/proc/cpuinfo") -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (``vendor_id``, ``model name``...), None where unknown."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.split(":", 1)[0].strip() == field:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds the whole machine has spent busy since boot (all cores), or None where unknown."""
     try:

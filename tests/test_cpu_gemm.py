@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from grpo_core import cpu_gemm
+from grpo_core.cpu_threads import cpuinfo
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +40,8 @@ def test_the_route_is_chosen_by_vendor_unless_the_environment_says(tmp_path):
     assert cpu_gemm.choose_onednn("onednn", "GenuineIntel") and not cpu_gemm.choose_onednn("mkl", "AuthenticAMD")
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
-    assert cpu_gemm.cpu_vendor(str(info)) == "AuthenticAMD"
-    assert cpu_gemm.cpu_vendor(str(tmp_path / "missing")) is None
+    assert cpuinfo("vendor_id", str(info)) == "AuthenticAMD" and cpuinfo("cpu family", str(info)) == "25"
+    assert cpuinfo("vendor_id", str(tmp_path / "missing")) is None and cpuinfo("flags", str(info)) is None
 
 
 @pytest.mark.parametrize("layout", ["2d", "3d", "column slice", "transposed weight", "no bias"])
@@ -174,7 +175,7 @@ def test_the_decode_step_runs_through_onednn(counted):
 def test_the_environment_switch_turns_it_off():
     code = "import torch\nfrom grpo_core import cpu_gemm\nm = torch.nn.Linear(2, 2)\n" \
            "print(cpu_gemm.ENABLED, cpu_gemm.use_onednn(m))"
-    amd = cpu_gemm.cpu_vendor() in cpu_gemm.ONEDNN_VENDORS
+    amd = cpuinfo("vendor_id") in cpu_gemm.ONEDNN_VENDORS
     for value, expected in (("mkl", "False 0"), ("onednn", "True 1"), (None, "True 1" if amd else "False 0")):
         env = {k: v for k, v in os.environ.items() if k != "GRPO_CPU_GEMM"}
         if value is not None:
