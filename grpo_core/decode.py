@@ -151,18 +151,19 @@ class _Linear:
     """x [rows, in] -> x @ W.T + b for one plain float linear map, or several side by side (one matmul,
     on a concatenated copy of their weights); on the CPU through MKL's packed weights where that applies."""
 
-    def __init__(self, weights: list[torch.Tensor], biases: list, budget: list[int], rows: int = 0):
+    def __init__(self, weights: list[torch.Tensor], biases: list, budget: list[int], rows: int):
         self.sizes = [w.shape[0] for w in weights]
         self.weight = weights[0]
+        nbytes = sum(w.numel() for w in weights) * self.weight.element_size()  # of a copy, fused or packed
         if len(weights) > 1:
-            _spend(budget, sum(w.numel() for w in weights) * self.weight.element_size())
+            _spend(budget, nbytes)
             self.weight = torch.cat(weights)
         self.bias = None
         if any(b is not None for b in biases):
             self.bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in zip(weights, biases)])
-        self.packed = cpu_gemm.pack(self.weight, rows) if budget[0] >= self.weight.numel() * 4 else None
+        self.packed = cpu_gemm.pack(self.weight, rows) if budget[0] >= nbytes else None
         if self.packed is not None:
-            _spend(budget, self.weight.numel() * 4)
+            _spend(budget, nbytes)
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """x @ W.T + b, plus ``residual`` when given (added by the matmul itself)."""
@@ -182,7 +183,7 @@ def _spend(budget: list[int], nbytes: int) -> None:
         raise MemoryError
 
 
-def _fused(modules, budget: list[int], rows: int = 0) -> _Linear | None:
+def _fused(modules, budget: list[int], rows: int) -> _Linear | None:
     """One _Linear for one or several projections of the same input when each is a plain float linear map
     (an nn.Linear, or a LoRA layer whose adapter is off or merged into it), so a step runs one matmul
     instead of several; None otherwise (4-bit layers, live adapters) or once ``budget`` bytes are spent."""
