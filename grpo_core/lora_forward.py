@@ -67,7 +67,9 @@ class MergedLoraLinear(LoraLinear):
         key = (name, a.data_ptr(), a._version, b.data_ptr(), b._version, weight.data_ptr(), weight._version)
         cached = getattr(self, "_merged", None)
         if cached is None or cached[0] != key:
-            with torch.no_grad():
+            # a copy the training passes save for backward: never an inference tensor (inference_mode(False)
+            # turns grad mode on, so no_grad comes second)
+            with torch.inference_mode(False), torch.no_grad():
                 cached = self._merged = (key, torch.addmm(weight, b, a, alpha=self.scaling[name]))
         return cached[1]
 

@@ -185,7 +185,6 @@ def _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, tempe
         raise ValueError(f"need 0 <= min_p < 1 and repetition_penalty > 0; got {min_p}, {repetition_penalty}")
 
 
-@torch.no_grad()
 def sample_groups(
     model,
     tokenizer,
@@ -216,6 +215,38 @@ def sample_groups(
     """
     _validate(prompt_ids, num_generations, max_new_tokens, min_new_tokens, temperature, top_p, top_k, min_p,
               repetition_penalty)
+    # Inference mode, not just no_grad: no version counters or view tracking on the decode loop's ~100 small
+    # ops a token, which on the CPU took a tenth off the loop. Its tensors cannot be saved for a backward, so
+    # what the training passes take leaves as ordinary copies.
+    with torch.inference_mode():
+        prompt, prompt_mask, tokens, generated, finished = _decode(
+            model, tokenizer, prompt_ids, num_generations, max_new_tokens, min_new_tokens,
+            dict(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, repetition_penalty=repetition_penalty),
+            generator, eos_token_ids, finish_check_every, lean_decode)
+    prompt, prompt_mask, tokens, generated, finished = (t.clone() for t in (prompt, prompt_mask, tokens, generated,
+                                                                            finished))
+    G = num_generations
+    lengths = generated.sum(dim=1)
+    longest = int(lengths.max())
+    completion_ids = tokens[:, :longest]
+    completion_mask = generated[:, :longest].long()
+    return Rollout(
+        input_ids=torch.cat([prompt.repeat_interleave(G, dim=0), completion_ids], dim=1),
+        attention_mask=torch.cat([prompt_mask, completion_mask], dim=1),
+        prompt_length=prompt.shape[1],
+        completion_ids=completion_ids,
+        completion_mask=completion_mask,
+        truncated=~finished,
+        completion_lengths=lengths,
+        num_generations=G,
+    )
+
+
+def _decode(model, tokenizer, prompt_ids, G, max_new_tokens, min_new_tokens, sampling, generator, eos_token_ids,
+            finish_check_every, lean_decode):
+    """The decode loop: (prompt, its mask repeated G-fold, tokens, generated, finished) as sample_groups
+    describes them."""
+    temperature, repetition_penalty = sampling["temperature"], sampling["repetition_penalty"]
     base = _base_model(model)
     device = base.device
     if eos_token_ids is None:
@@ -225,7 +256,6 @@ def sample_groups(
     eos = torch.tensor(eos_list, dtype=torch.long, device=device)
     if finish_check_every is None:
         finish_check_every = 1 if device.type == "cpu" else 8
-    G = num_generations
     extras = _forward_extras(model)
     cache_name = cache_keyword(base)
     uniforms = None
@@ -275,14 +305,10 @@ def sample_groups(
             token = _next_tokens(
                 logits,
                 ban=eos if step < min_new_tokens else None,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
                 generator=generator,
-                min_p=min_p,
-                repetition_penalty=repetition_penalty,
                 seen=seen,
                 uniforms=None if uniforms is None else uniforms[:, step:step + 1],
+                **sampling,
             )
             alive = ~finished
             token = torch.where(alive, token, pad_id)
@@ -305,18 +331,4 @@ def sample_groups(
     finally:
         if was_training:
             model.train()
-
-    lengths = generated.sum(dim=1)
-    longest = int(lengths.max())
-    completion_ids = tokens[:, :longest]
-    completion_mask = generated[:, :longest].long()
-    return Rollout(
-        input_ids=torch.cat([prompt.repeat_interleave(G, dim=0), completion_ids], dim=1),
-        attention_mask=torch.cat([prompt_mask, completion_mask], dim=1),
-        prompt_length=width,
-        completion_ids=completion_ids,
-        completion_mask=completion_mask,
-        truncated=~finished,
-        completion_lengths=lengths,
-        num_generations=G,
-    )
+    return prompt, prompt_mask, tokens, generated, finished

@@ -130,8 +130,9 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is fixed.
     old = ref = None
     if (learns and g.num_iterations > 1) or sampled is not None:
-        with torch.no_grad():
+        with torch.inference_mode():
             old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+        old = old.clone()  # out of inference mode, as ref below: the loss's graph may keep it
     mismatch, loss_advantages = {}, advantages
     if sampled is not None:  # another implementation sampled: weigh each token by p_trainer / p_sampler
         gen = cfg.generation
@@ -141,6 +142,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     if learns and g.beta > 0:
         with reference_mode(model):
             ref = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+        ref = ref.clone()
 
     # 4. Updates: num_iterations optimizer steps on this generation batch.
     model.train()

@@ -129,3 +129,16 @@ def test_what_the_fast_path_leaves_to_peft(case):
         assert all(getattr(m, "_merged", None) is None for m in model.modules())  # never took the fast path
         _set(model, LoraLinear)
         torch.testing.assert_close(ours, model(input_ids=IDS).logits, rtol=0, atol=0)
+
+
+def test_a_merged_weight_first_made_in_inference_mode_still_trains():
+    """Sampling and the reference pass run in inference mode; a merged copy cached there would be an
+    inference tensor, which autograd refuses to save. The cache is made outside it."""
+    model = _model()
+    use_merged_lora(model, 1 << 30)
+    with torch.inference_mode():
+        for module in model.modules():
+            if isinstance(module, MergedLoraLinear):
+                assert not module.merged_weight("default").is_inference()
+    _, grads = _loss_and_grads(model, IDS)
+    assert grads and all(g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)

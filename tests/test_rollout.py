@@ -350,3 +350,26 @@ def test_a_training_step_switches_the_models_mode_twice(tmp_path, monkeypatch):
     trainer.train(cfg, progress=False, on_step=lambda *a, **k: (per_step.append(list(switches)), switches.clear()))
     assert per_step and per_step[0][-2:] == [False, True]
     assert per_step[1:] and all(s == [False, True] for s in per_step[1:])
+
+
+def test_the_rollout_leaves_inference_mode_and_trains(tmp_path, tokenizer):
+    """The decode loop runs in inference mode; what it returns must feed a training forward and backward."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from grpo_core.generation.hf import HfSampler
+    from grpo_core.lora_forward import use_merged_lora
+
+    config = Qwen2Config(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, eos_token_id=EOS, pad_token_id=PAD)
+    torch.manual_seed(0)
+    policy = get_peft_model(Qwen2ForCausalLM(config), LoraConfig(r=4, target_modules="all-linear"))
+    assert use_merged_lora(policy, 1 << 30) > 0
+    rollout = HfSampler().sample_groups(policy, tokenizer, PROMPTS, num_generations=2, max_new_tokens=5)
+    tensors = [rollout.input_ids, rollout.attention_mask, rollout.completion_ids, rollout.completion_mask,
+               rollout.truncated, rollout.completion_lengths]
+    assert not any(t.is_inference() for t in tensors)
+    policy.train()
+    logits = policy(input_ids=rollout.input_ids, attention_mask=rollout.attention_mask).logits
+    (logits.float().log_softmax(-1) * rollout.attention_mask[..., None]).sum().backward()
+    assert all(p.grad is not None for n, p in policy.named_parameters() if "lora_A" in n)
