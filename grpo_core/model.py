@@ -7,6 +7,7 @@ never holds a second copy of the model. Only the LoRA weights train, and only th
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import re
 from collections.abc import Iterator
@@ -120,6 +121,11 @@ def load_policy(
     tokenizer = load_tokenizer(name)
 
     kwargs = {"dtype": compute_dtype, "device_map": {"": str(device)}}
+    if int(importlib.metadata.version("transformers").split(".")[0]) >= 5:  # 4.x loads none unless asked
+        # transformers 5 swaps layers for kernels fetched from the Hub unless told not to: code downloaded at
+        # run time, numerics the decode step and the TRL parity tests do not know, and a re-kernelize at every
+        # train()/eval() switch (two a step; the pair took 5.1 ms on the benchmark's policy, 1.7 ms without).
+        kwargs["use_kernels"] = False
     if quantization == "nf4":
         # bitsandbytes 0.50 runs 4-bit layers on the CPU as well (tested), so one path serves tests and GPUs.
         kwargs["quantization_config"] = BitsAndBytesConfig(

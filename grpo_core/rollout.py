@@ -272,7 +272,7 @@ def _decode(model, tokenizer, prompt_ids, G, max_new_tokens, min_new_tokens, sam
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
 
     was_training = model.training
-    if was_training:  # each switch walks every module (and in transformers 5.25 re-maps kernels): ~3 ms here
+    if was_training:  # each switch walks every module: ~0.9 ms on the benchmark's policy
         model.eval()  # no dropout, and no checkpointing (which would drop the cache)
     try:
         # The only pass over the prompts: B rows, not B*G.

@@ -345,3 +345,16 @@ def test_adapters_off_is_peft_disable_adapter_and_restores_each_layer(tiny_dir):
     assert {n: p.requires_grad for n, p in model.named_parameters()} == grads
     layers[0]._disable_adapters = False
     torch.testing.assert_close(_logits(model, tokenizer), policy_logits)
+
+
+def test_the_policy_uses_no_hub_kernels(tiny_dir):
+    """transformers 5 kernelizes with Hub kernels by default (a download at run time, and a re-kernelize at
+    every train/eval switch); the policy is loaded without them."""
+    from grpo_core.model import load_policy
+
+    model, _ = load_policy(tiny_dir, device="cpu")
+    inner = model.get_base_model()
+    assert not getattr(inner, "use_kernels", False)
+    model.eval()
+    model.train()
+    assert not getattr(inner, "use_kernels", False) and getattr(inner, "kernels_mode", None) is None
