@@ -2,12 +2,13 @@
 
 A virtual machine's cores can slow down for seconds at a time for reasons the guest cannot see (other
 tenants on the host's cores, caches or memory). This times the same four pieces of work in turn for
-``--seconds``: a large float32 product and a decode-sized one on two threads (oneDNN, as the engine runs
-them), small elementwise ops (OpenMP's per-op start and barrier, two threads), and the large product on one
-thread (MKL). For each it reports the median and how far the slowest tenth lies from it, then the medians
-of each stretch of the run in time order, and the steal time /proc/stat counted meanwhile. Work on two
-threads waits at every op for the slower core, so if the two-thread rows spread far more than the
-one-thread row, a step's time on this machine moves with the machine, not with the code.
+``--seconds``: a large float32 product and a decode-sized one on two threads (through cpu_gemm, the library
+the engine picks for this processor), small elementwise ops (OpenMP's per-op start and barrier, two
+threads), and the large product on one thread (torch.mm, MKL). For each it reports the median and how
+far the slowest tenth lies from it, then the medians of each stretch of the run in time order, and the
+steal time /proc/stat counted meanwhile. Work on two threads waits at every op for the slower core, so
+if the two-thread rows spread far more than the one-thread row, a step's time on this machine moves with
+the machine, not with the code.
 
     python benchmarks/cpu_drift.py [--seconds 60] [--periods 15]
 """
