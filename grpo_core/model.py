@@ -223,12 +223,11 @@ def _enable_checkpointing(model) -> None:
 
 @contextlib.contextmanager
 def reference_mode(model) -> Iterator[None]:
-    """Run ``model`` as the frozen reference: LoRA adapter switched off, no autograd at all (inference mode:
-    what it computes cannot enter a backward; ``.clone()`` it outside for that).
+    """Run ``model`` as the frozen reference: LoRA adapter switched off, no autograd graph.
 
     A model without adapters (not a PeftModel) already is its own reference.
     """
-    with torch.inference_mode(), adapters_off(model):
+    with torch.no_grad(), adapters_off(model):
         yield
 
 

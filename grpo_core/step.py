@@ -52,6 +52,14 @@ def _logprobs(model, rollout, rows: slice, cfg, with_entropy=False):
                                group_size=G if whole_groups else 1)
 
 
+def _frozen_logprobs(model, rollout, parts: list[slice], cfg) -> torch.Tensor:
+    """Log-probs no gradient flows through (the old policy's, the reference's), over every micro-batch: in
+    inference mode, then copied out as an ordinary tensor, which the loss's graph may keep."""
+    with torch.inference_mode():
+        logprobs = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
+    return logprobs.clone()
+
+
 def _spread(values):
     scored = [v for v in values if v is not None]
     if not scored:
@@ -130,9 +138,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
     # Both run in eval mode, as sampling did: the old policy is the one that sampled, the reference is fixed.
     old = ref = None
     if (learns and g.num_iterations > 1) or sampled is not None:
-        with torch.inference_mode():
-            old = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
-        old = old.clone()  # out of inference mode, as ref below: the loss's graph may keep it
+        old = _frozen_logprobs(model, rollout, parts, cfg)
     mismatch, loss_advantages = {}, advantages
     if sampled is not None:  # another implementation sampled: weigh each token by p_trainer / p_sampler
         gen = cfg.generation
@@ -141,8 +147,7 @@ def grpo_step(model, tokenizer, optimizer, scheduler, mix, rows: list[dict], cfg
         loss_advantages = advantages[:, None] * weights  # w >= 0 scales both clip terms: w times the token's loss
     if learns and g.beta > 0:
         with reference_mode(model):
-            ref = torch.cat([_logprobs(model, rollout, p, cfg)[0] for p in parts])
-        ref = ref.clone()
+            ref = _frozen_logprobs(model, rollout, parts, cfg)
 
     # 4. Updates: num_iterations optimizer steps on this generation batch.
     model.train()

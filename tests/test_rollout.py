@@ -369,6 +369,16 @@ def test_the_rollout_leaves_inference_mode_and_trains(tmp_path, tokenizer):
     tensors = [rollout.input_ids, rollout.attention_mask, rollout.completion_ids, rollout.completion_mask,
                rollout.truncated, rollout.completion_lengths]
     assert not any(t.is_inference() for t in tensors)
+    # the reference pass's log-probs, made in inference mode like the rollout, come out ordinary too
+    from types import SimpleNamespace
+
+    from grpo_core.model import reference_mode
+    from grpo_core.step import _frozen_logprobs
+
+    grpo = SimpleNamespace(temperature=1.0, entropy_coef=0.0, logprob_chunk_rows=lambda vocab: 1024)
+    with reference_mode(policy):
+        ref = _frozen_logprobs(policy, rollout, [slice(0, rollout.input_ids.shape[0])], SimpleNamespace(grpo=grpo))
+    assert ref.shape == rollout.completion_ids.shape and not ref.is_inference()
     policy.train()
     logits = policy(input_ids=rollout.input_ids, attention_mask=rollout.attention_mask).logits
     (logits.float().log_softmax(-1) * rollout.attention_mask[..., None]).sum().backward()
